@@ -1,0 +1,49 @@
+# reidlab — two commands do all set-up:  `make demo`  and  `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.reidlab-installed
+DATA ?= data/synthreid
+PIP := $(PY) -m pip install --progress-bar off -q
+# Running as root (containers, CI) JupyterLab needs --allow-root.
+LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+
+.PHONY: venv test demo lab data bench clean help
+
+help:
+	@echo "make demo   set up .venv, generate the embedded dataset, run the main job"
+	@echo "make test   set up .venv, run every test (unit, integration, notebooks)"
+	@echo "make venv   build the environment only;  make lab: open JupyterLab"
+
+venv: $(STAMP)
+
+# The venv is rebuilt when pyproject.toml changes. torch/torchvision are pinned here on
+# purpose: these versions are on the machines' local wheel cache, others download GBs.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) torch==2.14.1 torchvision==0.29.1 2>&1 | grep -v "is ignored: it is neither" || true
+	@$(PY) -c "import torch, torchvision" || { echo "make venv: torch failed to install into $(VENV); delete $(VENV) and retry" >&2; exit 1; }
+	$(PIP) -e '.[lab,dev]' 2>&1 | grep -v "is ignored: it is neither" || true
+	@$(PY) -c "import reidlab, papermill, nbval, pytorch_grad_cam" || { echo "make venv: dependencies failed to install into $(VENV); delete $(VENV) and retry" >&2; exit 1; }
+	$(PY) -m ipykernel install --sys-prefix --name reidlab --display-name "Python (reidlab)" >/dev/null
+	@touch $(STAMP)
+
+data: venv
+	@test -f $(DATA)/.complete || $(VENV)/bin/reidlab synth --out $(DATA)
+
+# Every test: unit + integration (tests/) and the notebooks under nbval in the smoke profile.
+test: venv
+	REIDLAB_PROFILE=smoke MPLBACKEND=Agg $(PY) -m pytest tests $(wildcard notebooks/*.ipynb) --nbval-lax -p no:cacheprovider
+
+demo: venv data
+	$(VENV)/bin/reidlab info --data $(DATA)
+
+lab: venv
+	$(VENV)/bin/jupyter lab --notebook-dir=. $(LAB_ROOT)
+
+bench: venv
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf reports runs .pytest_cache

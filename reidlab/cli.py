@@ -1,0 +1,51 @@
+"""``reidlab`` command line: one sub-command per pipeline step.
+
+Each sub-command lives next to the code it drives and exposes ``main(argv) -> int``; this
+file only dispatches (imports are lazy so ``reidlab --help`` is instant).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Optional, Sequence
+
+from reidlab.errors import ReIDLabError
+
+#: sub-command -> (module, function, one-line help)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "synth": ("reidlab.data.synthetic", "main", "generate the embedded SynthReID dataset"),
+    "info": ("reidlab.data.datasets", "info_main", "print a dataset's summary table"),
+    "train": ("reidlab.engine.cli", "train_main", "train a model from a preset"),
+    "eval": ("reidlab.engine.cli", "eval_main", "evaluate a run folder (optionally --rerank --st --qe)"),
+    "report": ("reidlab.report", "main", "execute the notebooks with papermill and build reports/"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: reidlab <command> [options]   (reidlab <command> --help for details)", "", "commands:"]
+    lines += [f"  {name:<8} {help_}" for name, (_, _, help_) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the ``reidlab`` console script."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    name, rest = args[0], args[1:]
+    if name not in COMMANDS:
+        print(f"reidlab: unknown command {name!r}; expected one of {', '.join(COMMANDS)} (see reidlab --help)", file=sys.stderr)
+        return 2
+    module, func, _ = COMMANDS[name]
+    fn = getattr(importlib.import_module(module), func)
+    try:
+        return int(fn(rest) or 0)
+    except ReIDLabError as err:
+        print(f"reidlab {name}: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
