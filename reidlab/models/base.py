@@ -79,5 +79,18 @@ class ReIDModel(nn.Module):
         """Layers Grad-CAM should hook (usually the last conv stage feeding the heads)."""
         raise NotImplementedError
 
+    def explain(self, images: Tensor, keypoints: Optional[Tensor] = None) -> dict[str, Tensor]:
+        """Eval-mode intermediates for the visual explanations (no gradients needed).
+
+        Keys a model provides where they exist (shapes documented per model):
+        ``"feature_map"`` last conv map ``[B, C, h, w]``; ``"part_features"`` ``[B, P, D]``
+        (per-stripe / per-part test features, in the order they are concatenated);
+        ``"part_weights"`` (LGEU ``[B, K, C]``; MGWP fusion weights ``[B, P, 2]``);
+        ``"tsa_maps"`` (MGWP ``[B, n_branches, h, w]`` in [0, 1]); ``"nonlocal_affinity"``
+        (MGWP ``[B, hw, hw]``, rows sum to 1, last non-local block); ``"part_boxes"``
+        (jlpose ``[B, 3, 4]`` x1, y1, x2, y2 in input pixels: head, trunk, lower limb).
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no explain() outputs")
+
     def extra_repr(self) -> str:
         return f"feature_dim={getattr(self, 'feature_dim', '?')}"
