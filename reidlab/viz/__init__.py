@@ -1,0 +1,42 @@
+"""Visual explanations: Grad-CAM for embeddings, the models' own attention, retrieval
+galleries, spatial-temporal plots and curves.
+
+Every function returns a :class:`matplotlib.figure.Figure` (built without pyplot, so it
+works headless and shows once in Jupyter as a cell's value) and never calls ``plt.show()``.
+``pytorch_grad_cam`` is imported only when a Grad-CAM map is computed.
+
+Typical use::
+
+    from reidlab import viz
+    viz.gradcam_similarity(model, query_img, gallery_img)          # why do these two match?
+    viz.plot_retrieval(distmat, ds.query, ds.gallery, q_index=0)   # top-10 with borders
+    viz.plot_cmc({"pfn": result_pfn, "baseline": result_base})
+"""
+
+from reidlab.viz.curves import load_metrics, plot_cmc, plot_training_curves
+from reidlab.viz.gradcam import (
+    CAM_METHODS,
+    CamError,
+    IdentityCam,
+    LogitTarget,
+    PartCams,
+    PartTarget,
+    SimilarityCam,
+    SimilarityTarget,
+    compute_cam,
+    gradcam_identity,
+    gradcam_parts,
+    gradcam_similarity,
+    identity_cam,
+    part_cams,
+    similarity_cams,
+)
+from reidlab.viz.retrieval import plot_retrieval, plot_retrieval_comparison, plot_worst_queries, ranked_gallery
+
+__all__ = [
+    "CAM_METHODS", "CamError", "IdentityCam", "LogitTarget", "PartCams", "PartTarget", "SimilarityCam",
+    "SimilarityTarget", "compute_cam", "gradcam_identity", "gradcam_parts", "gradcam_similarity",
+    "identity_cam", "part_cams", "similarity_cams",
+    "plot_retrieval", "plot_retrieval_comparison", "plot_worst_queries", "ranked_gallery",
+    "plot_cmc", "plot_training_curves", "load_metrics",
+]
