@@ -177,6 +177,8 @@ class BatchAugment:
         _check_images(images_uint8)
         dev = images_uint8.device
         b, _, h, w = images_uint8.shape
+        if keypoints is not None and tuple(keypoints.shape) != (b, len(FLIP_PERMUTATION), 3):
+            raise ValueError(f"keypoints must be [B={b}, 18, 3], got {tuple(keypoints.shape)}")
         H, W = self.size
         p = self._draw(b, generator)
         self.last_params = p
@@ -219,8 +221,6 @@ class BatchAugment:
         kp_out = None
         if keypoints is not None:
             kp = keypoints.to(device=dev, dtype=torch.float32)
-            if kp.dim() != 3 or kp.shape[0] != b or kp.shape[2] != 3:
-                raise ValueError(f"keypoints must be [B={b}, 18, 3], got {tuple(kp.shape)}")
             xs = kp[..., 0] * (W / w)
             ys = kp[..., 1] * (H / h)
             vis = kp[..., 2] > 0
