@@ -84,7 +84,7 @@ METRICS: tuple[str, ...] = ("R1", "R5", "R10", "mAP", "mINP")
 #:   dataset / data_root: default dataset name and folder (``synthreid`` = the embedded
 #:     synthetic set read with the Market-1501 reader; generated on first use with
 #:     ``synth_args``); paper: no default folder, the user passes ``--data``.
-#:   preset_suffix: appended to a paper preset name (``pfn`` -> ``pfn-cpu-demo``).
+#:   preset_scale: the scale of :mod:`reidlab.presets` used (``pfn`` -> ``pfn-cpu-demo``).
 #:   max_iters: training iterations per model (None = the preset's own schedule);
 #:     ``max_iters_by_model`` overrides it for slower models.
 #:   epochs: epochs per model (None = the preset's), used when ``max_iters`` is None.
@@ -95,28 +95,28 @@ METRICS: tuple[str, ...] = ("R1", "R5", "R10", "mAP", "mINP")
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": dict(
         dataset="synthreid", data_root="data/synthreid-small", synth_args=["--small"],
-        preset_suffix="-cpu-demo", max_iters=3, max_iters_by_model={}, epochs=None,
+        preset_scale="smoke", max_iters=None, max_iters_by_model={}, epochs=None,
         ablation_iters=2, ablation_seeds=[0], ablation_scope="smoke",
         seeds=[0], device="cpu", topk=5, max_queries=4, eval_batch=128,
         description="tiny synthetic set, a few iterations: checks that every notebook runs (nbval)",
     ),
     "demo": dict(
         dataset="synthreid", data_root="data/synthreid", synth_args=[],
-        preset_suffix="-cpu-demo", max_iters=150, max_iters_by_model={"mgwp": 110},
+        preset_scale="cpu-demo", max_iters=150, max_iters_by_model={"mgwp": 110},
         epochs=None, ablation_iters=60, ablation_seeds=[0], ablation_scope="demo",
         seeds=[0], device="cpu", topk=8, max_queries=8, eval_batch=256,
         description="embedded synthetic set, CPU presets, short schedules: make demo (<= 20 min on 2 cores)",
     ),
     "full": dict(
         dataset="synthreid", data_root="data/synthreid", synth_args=[],
-        preset_suffix="-cpu-demo", max_iters=None, max_iters_by_model={}, epochs=None,
+        preset_scale="cpu-demo", max_iters=None, max_iters_by_model={}, epochs=None,
         ablation_iters=None, ablation_seeds=[0, 1, 2], ablation_scope="full",
         seeds=[0, 1, 2], device="auto", topk=10, max_queries=12, eval_batch=256,
         description="embedded synthetic set, CPU presets' full schedules, 3 seeds (mean +- std)",
     ),
     "paper": dict(
         dataset="market1501", data_root=None, synth_args=[],
-        preset_suffix="", max_iters=None, max_iters_by_model={}, epochs=None,
+        preset_scale="paper", max_iters=None, max_iters_by_model={}, epochs=None,
         ablation_iters=None, ablation_seeds=[0, 1, 2], ablation_scope="full",
         seeds=[0, 1, 2], device="auto", topk=10, max_queries=12, eval_batch=256,
         description="the papers' recipes (ResNet50, paper schedules) on a real benchmark; for a GPU",
@@ -217,10 +217,13 @@ class NotebookConfig:
     max_iters: Optional[int] = None
     params: dict[str, Any] = field(default_factory=dict)
 
-    def preset_name(self, paper_preset: str) -> str:
-        """The profile's variant of a paper preset (``pfn`` -> ``pfn-cpu-demo`` in demo)."""
-        suffix = self.prof["preset_suffix"]
-        return paper_preset if (not suffix or paper_preset.endswith(suffix)) else paper_preset + suffix
+    def preset_name(self, model_preset: str) -> str:
+        """The profile's scale of a preset (``pfn`` -> ``pfn-cpu-demo`` in demo,
+        ``pfn-smoke`` in smoke, ``pfn-paper`` in paper); a name that already ends with a
+        scale is kept."""
+        if model_preset.endswith(("-smoke", "-cpu-demo", "-paper")):
+            return model_preset
+        return f"{model_preset}-{self.prof['preset_scale']}"
 
     def iters_for(self, model: str) -> Optional[int]:
         """Training iterations for ``model`` (notebook parameter beats the profile)."""
@@ -689,3 +692,180 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"reidlab report: {len(names) - len(failed)}/{len(names)} notebooks ok in {(time.monotonic() - t0) / 60:.1f} min; "
           f"open {_short(index)}" + (f"; failed: {', '.join(failed)}" if failed else ""), flush=True)
     return 1 if failed else 0
+
+
+# --------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------
+
+def short_path(p: PathLike) -> str:
+    """``p`` relative to the project root when inside it (no local paths in outputs)."""
+    return _short(Path(p))
+
+
+class _FileLock:
+    """An exclusive advisory lock on ``path`` (POSIX ``fcntl``; a no-op elsewhere), so two
+    processes (nbval and a test, two notebooks) never generate the same dataset at once."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._fh = None
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self.path, "a+")
+        try:
+            import fcntl
+
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX)
+        except ImportError:  # pragma: no cover - non-POSIX
+            pass
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            import fcntl
+
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
+        except ImportError:  # pragma: no cover
+            pass
+        self._fh.close()
+        return False
+
+
+_DATASETS: dict[tuple[str, str], Any] = {}
+
+
+def synth_complete(root: PathLike) -> bool:
+    """True when ``root`` holds a finished synthetic dataset (its ``.complete`` marker)."""
+    return (Path(root) / ".complete").is_file()
+
+
+def ensure_dataset(cfg: NotebookConfig):
+    """The notebook's dataset, read with :func:`reidlab.data.load_dataset`.
+
+    For ``synthreid`` the set is generated first when ``<data_root>/.complete`` is missing
+    (``reidlab synth --out <data_root>`` plus the profile's ``synth_args``, e.g.
+    ``--small`` in smoke), under a file lock. Real datasets must exist: a missing folder
+    raises :class:`DatasetError` saying where to put it. Loaded datasets are cached per
+    process.
+    """
+    from reidlab.data import load_dataset
+
+    root = Path(cfg.data_root)
+    key = (cfg.reader, str(root))
+    if key in _DATASETS:
+        return _DATASETS[key]
+    if cfg.dataset == "synthreid" and not synth_complete(root):
+        with _FileLock(root.parent / f".{root.name}.lock"):
+            if not synth_complete(root):
+                from reidlab.data import synthetic
+
+                argv = ["--out", str(root), *cfg.prof.get("synth_args", [])]
+                print(f"generating the synthetic dataset: reidlab synth {' '.join(argv[2:] + ['--out', short_path(root)])}",
+                      flush=True)
+                rc = synthetic.main(argv)
+                if rc not in (0, None) or not synth_complete(root):
+                    raise DatasetError(f"{root}: synthetic dataset generation failed (exit {rc}); "
+                                       f"run `reidlab synth --out {short_path(root)}` to see why")
+    elif not root.is_dir():
+        raise DatasetError(f"{root}: dataset folder not found; expected the {cfg.dataset} layout there "
+                           f"(see data/README.md), or pass -p data_root /path/to/{cfg.dataset}")
+    ds = load_dataset(cfg.reader, root)
+    _DATASETS[key] = ds
+    return ds
+
+
+def split_statistics(ds) -> dict[str, Any]:
+    """Tables describing a dataset (used by notebook 01).
+
+    Returns a dict of DataFrames:
+        ``splits``: the reader's per-split summary (ids, images, cameras, distractors, junk);
+        ``per_camera``: images per camera (rows, 1-based ``c1``...) and split (columns);
+        ``images_per_id``: describe() of the number of images per training identity;
+        ``protocol``: per query, the number of valid correct gallery matches after the junk
+        rule (same pid and same camera removed; pid -1 junk), summarised (min / median /
+        mean / max, and the number of queries with none, which evaluation skips).
+    """
+    import numpy as np
+    import pandas as pd
+
+    splits = ds.summary_frame()
+    cams = sorted({r.camid for recs in ds.splits().values() for r in recs})
+    per_cam = pd.DataFrame({split: [sum(r.camid == c for r in recs) for c in cams] for split, recs in ds.splits().items()},
+                           index=[f"c{c + 1}" for c in cams])
+    per_cam.index.name = "camera"
+    counts = pd.Series([n for n in _counter(r.pid for r in ds.train).values()], name="images per train identity")
+    g_pid = np.array([r.pid for r in ds.gallery])
+    g_cam = np.array([r.camid for r in ds.gallery])
+    valid = []
+    for q in ds.query:
+        valid.append(int(np.sum((g_pid == q.pid) & (g_cam != q.camid))))
+    valid = np.array(valid) if valid else np.zeros(0, dtype=int)
+    protocol = pd.DataFrame({"value": {
+        "queries": len(ds.query),
+        "gallery images": len(ds.gallery),
+        "valid matches per query (min)": int(valid.min()) if valid.size else 0,
+        "valid matches per query (median)": float(np.median(valid)) if valid.size else 0.0,
+        "valid matches per query (mean)": round(float(valid.mean()), 2) if valid.size else 0.0,
+        "valid matches per query (max)": int(valid.max()) if valid.size else 0,
+        "queries without a valid match (skipped)": int(np.sum(valid == 0)),
+        "expected rank-1 of a random ranking (%)": round(random_rank1(ds), 2),
+    }})
+    return {"splits": splits, "per_camera": per_cam, "images_per_id": counts.describe().to_frame(),
+            "protocol": protocol}
+
+
+def _counter(it: Iterable[Any]) -> dict[Any, int]:
+    out: dict[Any, int] = {}
+    for x in it:
+        out[x] = out.get(x, 0) + 1
+    return out
+
+
+def random_rank1(ds_or_labels: Any) -> float:
+    """Expected rank-1 (%) of a uniformly random ranking under the junk rule.
+
+    For each query with at least one valid match, the first gallery image of a random
+    order (among the images not removed by the junk rule) is a correct match with
+    probability ``valid / candidates``; the mean over those queries, in percent. Accepts a
+    dataset (query / gallery records) or a tuple ``(q_pids, q_cams, g_pids, g_cams)``.
+    """
+    import numpy as np
+
+    if isinstance(ds_or_labels, tuple):
+        q_pid, q_cam, g_pid, g_cam = (np.asarray(a) for a in ds_or_labels)
+    else:
+        q_pid = np.array([r.pid for r in ds_or_labels.query])
+        q_cam = np.array([r.camid for r in ds_or_labels.query])
+        g_pid = np.array([r.pid for r in ds_or_labels.gallery])
+        g_cam = np.array([r.camid for r in ds_or_labels.gallery])
+    probs = []
+    for p, c in zip(q_pid, q_cam):
+        junk = ((g_pid == p) & (g_cam == c)) | (g_pid == -1)
+        cand = int(np.sum(~junk))
+        pos = int(np.sum((g_pid == p) & (g_cam != c)))
+        if pos and cand:
+            probs.append(pos / cand)
+    return 100.0 * float(np.mean(probs)) if probs else 0.0
+
+
+def check_dataset(ds) -> None:
+    """Assert the properties every Market-layout dataset has (notebook 01's checks).
+
+    Non-empty splits; train identities relabelled ``0..N-1``; test identities disjoint from
+    training identities (by original id); every query identity present in the gallery;
+    at least two cameras; frames on every record or on none.
+    """
+    assert ds.train and ds.query and ds.gallery, "a split is empty"
+    tr = sorted({r.pid for r in ds.train})
+    assert tr == list(range(len(tr))), "train pids are not relabelled 0..N-1"
+    train_orig = {r.orig_pid for r in ds.train}
+    test_orig = {r.orig_pid for r in ds.query} | {r.orig_pid for r in ds.gallery if r.pid > 0}
+    assert not (train_orig & test_orig), f"train and test share identities: {sorted(train_orig & test_orig)[:5]}"
+    g = {r.pid for r in ds.gallery}
+    missing = {r.pid for r in ds.query} - g
+    assert not missing, f"query identities without gallery images: {sorted(missing)[:5]}"
+    assert ds.num_cams >= 2, "re-ID needs at least two cameras"
+    has = [r.frame is not None for recs in ds.splits().values() for r in recs]
+    assert all(has) or not any(has), "frames on some records only"
