@@ -1,0 +1,176 @@
+"""Atomic checkpoint files and RNG state capture.
+
+A checkpoint is a plain dict of tensors and JSON-like values (no pickled classes), so it loads
+with ``torch.load(..., weights_only=True)``. Files are written atomically: the data goes to a
+temporary file in the destination folder, is flushed and ``fsync``-ed, then ``os.replace``-d
+over the old file (and the folder entry is ``fsync``-ed). A crash at any point leaves either
+the old or the new file, never a torn one.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import numpy as np
+import torch
+
+from reidlab.errors import CheckpointError
+
+PathLike = Union[str, os.PathLike]
+
+#: ``format`` field of every checkpoint dict written by the trainer.
+CHECKPOINT_FORMAT = "reidlab-checkpoint-v1"
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: Mode of written files (``0o666`` minus the process umask, like ``open()``; mkstemp uses 0o600).
+_FILE_MODE = 0o666 & ~_umask()
+
+
+def _mkstemp(path: Path) -> tuple[int, str]:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, _FILE_MODE)
+    except OSError:  # pragma: no cover
+        pass
+    return fd, tmp
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_save(obj: Any, path: PathLike) -> Path:
+    """``torch.save(obj)`` to ``path`` atomically (temp file in the same folder, fsync, rename).
+
+    On any exception the temporary file is removed and an existing ``path`` is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = _mkstemp(path)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def atomic_copy(src: PathLike, dst: PathLike) -> Path:
+    """Copy ``src`` to ``dst`` atomically (e.g. ``last.pt`` -> ``best.pt``)."""
+    dst = Path(dst)
+    fd, tmp = _mkstemp(dst)
+    try:
+        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
+            shutil.copyfileobj(inp, out, 1 << 22)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, dst)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(dst.parent)
+    return dst
+
+
+def atomic_write_text(text: str, path: PathLike) -> Path:
+    """Write a text file atomically (used for ``metrics.csv`` and ``config.json``)."""
+    path = Path(path)
+    fd, tmp = _mkstemp(path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def load_checkpoint(path: PathLike, map_location: Union[str, torch.device] = "cpu") -> dict:
+    """Load a checkpoint dict with ``weights_only=True``.
+
+    Raises:
+        CheckpointError: missing, truncated/corrupt or not a reidlab checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found; train first (reidlab train ... --out {path.parent})")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises several types for torn/corrupt files
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"{path}: cannot read checkpoint ({first}); delete it and resume from another "
+                              "checkpoint or retrain") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: not a reidlab checkpoint (expected format {CHECKPOINT_FORMAT!r}); "
+                              "point to a run folder written by reidlab train")
+    return ckpt
+
+
+# ------------------------------------------------------------------ RNG states
+def capture_rng_state(generator: Optional[torch.Generator] = None) -> dict:
+    """RNG states as tensors / plain values (``weights_only``-loadable).
+
+    Keys: ``torch`` (CPU ByteTensor), ``cuda`` (list of ByteTensors or ``None``), ``numpy``
+    (legacy global ``RandomState`` as a dict with an int64 key tensor), ``python``
+    (``random.getstate()`` as nested lists) and ``generator`` (the given generator's state).
+    """
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        "numpy": {
+            "name": str(np_state[0]),
+            "keys": torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
+        "python": [py_state[0], list(py_state[1]), py_state[2]],
+        "generator": generator.get_state() if generator is not None else None,
+    }
+
+
+def restore_rng_state(state: dict, generator: Optional[torch.Generator] = None) -> None:
+    """Inverse of :func:`capture_rng_state`."""
+    torch.set_rng_state(state["torch"].cpu())
+    if state.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+    nps = state["numpy"]
+    np.random.set_state((nps["name"], nps["keys"].numpy().astype(np.uint32), nps["pos"],
+                         nps["has_gauss"], nps["cached_gaussian"]))
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    if generator is not None and state.get("generator") is not None:
+        generator.set_state(state["generator"].cpu())
