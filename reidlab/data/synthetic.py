@@ -554,7 +554,7 @@ def _draw_person(cv: _Canvas, person: Person, yaw: float, phase: float) -> tuple
                 cv.poly([(lu, ly + r * 1.1), (lu + r * c * 1.1, ly - r), (lu - r * c * 1.1, ly - r)], person.upper2)
 
     def backpack() -> None:
-        if person.backpack is None:
+        if person.backpack is None or c > 0.5:  # front views: hidden behind the body
             return
         bu = -0.13 * h * s
         half = 0.1 * b * h * ac + 0.06 * h * as_
@@ -1038,9 +1038,9 @@ def render_shot(plan: Plan, shot: Shot, backgrounds: Sequence[np.ndarray]) -> tu
     top = (H2 - frac * H2) / 2 + rng.normal(0.0, 0.03 * H2 * cj)
     cut = rng.random()
     if shot.kind != "gt" and cut < cfg.cut_prob / 2:
-        top -= rng.uniform(0.06, 0.16) * H2  # head cut off
+        top -= rng.uniform(0.08, 0.22) * H2  # head (partly) cut off
     elif shot.kind != "gt" and cut < cfg.cut_prob:
-        top += rng.uniform(0.06, 0.16) * H2  # feet cut off
+        top += rng.uniform(0.08, 0.22) * H2  # feet cut off
     if shot.kind == "distractor":  # badly framed detections: too big / off-centre / partial
         frac *= rng.uniform(1.0, 1.6)
         cx += rng.choice([-1, 1]) * rng.uniform(0.1, 0.45) * W2
@@ -1060,13 +1060,14 @@ def render_shot(plan: Plan, shot: Shot, backgrounds: Sequence[np.ndarray]) -> tu
         sw = 0.16 * scale
         draw.ellipse([cx - sw, foot_y - 0.015 * scale, cx + sw, foot_y + 0.02 * scale], fill=tuple(int(v) for v in fl))
         uvd, vis = _draw_person(_Canvas(draw, cx, foot_y, scale), person, shot.yaw, shot.phase)
-        px = cx + scale * uvd[:, 0]
-        py = foot_y - scale * uvd[:, 1]
+        # PIL draws coordinate p on pixel round(p), whose continuous span is [p - 0.5, p + 0.5)
+        px = cx + scale * uvd[:, 0] + 0.5
+        py = foot_y - scale * uvd[:, 1] + 0.5
         occluder = None
         if rng.random() < cfg.occlusion_prob:
             occluder = _occluder(cfg, rng, plan, shot, W2, H2, cx, foot_y, scale)
             img.paste(occluder, (0, 0), occluder)
-        inside = (px >= 0) & (px < W2) & (py >= 0) & (py < H2)
+        inside = (px >= 0) & (px < W2 - 0.01) & (py >= 0) & (py < H2 - 0.01)  # strict after rounding to 1/1000 px
         vis = vis & inside
         if occluder is not None:
             alpha = np.asarray(occluder.getchannel("A"))
@@ -1074,8 +1075,8 @@ def render_shot(plan: Plan, shot: Shot, backgrounds: Sequence[np.ndarray]) -> tu
             yi = np.clip(py.astype(np.int64), 0, H2 - 1)
             vis = vis & (alpha[yi, xi] < 128)
         kp = np.zeros((18, 3), dtype=np.float32)
-        kp[:, 0] = np.where(vis, (px + 0.5) / 2.0, 0.0)
-        kp[:, 1] = np.where(vis, (py + 0.5) / 2.0, 0.0)
+        kp[:, 0] = np.where(vis, px / 2.0, 0.0)
+        kp[:, 1] = np.where(vis, py / 2.0, 0.0)
         kp[:, 2] = vis
 
     img = img.reduce(2)
