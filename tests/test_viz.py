@@ -71,7 +71,14 @@ class StripeNet(nn.Module):
     @torch.no_grad()
     def explain(self, x, keypoints=None):
         fm, g, stripes = self._parts(x)
-        return {"feature_map": fm, "part_features": torch.stack(stripes, 1)}
+        out = {"feature_map": fm, "part_features": torch.stack(stripes, 1)}
+        b, c, h, w = fm.shape
+        f = fm.flatten(2)
+        out["nonlocal_affinity"] = torch.softmax(f.transpose(1, 2) @ f, dim=-1)  # [B, hw, hw]
+        out["tsa_maps"] = torch.sigmoid(torch.stack([fm.mean(1), fm.amax(1) - 1.0], 1))  # [B, 2, h, w]
+        out["part_weights"] = torch.sigmoid(torch.stack([fm[:, :, k * 4:(k + 1) * 4].mean((2, 3))
+                                                         for k in range(4)], 1))  # LGEU-like [B, 4, C]
+        return out
 
 
 @pytest.fixture(scope="module")
@@ -319,3 +326,138 @@ def test_plot_training_curves_from_run_folder(tmp_path):
         viz.plot_training_curves(run, metrics=("loss", "accuracy"))
     with pytest.raises(ConfigError, match="no metrics.csv"):
         viz.plot_training_curves(tmp_path / "missing")
+
+
+# --------------------------------------------------------------------------- own attention
+
+
+def test_tsa_maps_figure(model, images):
+    fig = viz.plot_tsa_maps(model, images[0])
+    assert_nontrivial(fig, panels=1 + 2 + 1)  # image, 2 branches, colour bar
+    m = model.explain(images[0][None])["tsa_maps"][0, 1]
+    assert fig.axes[2].get_title() == f"branch 2\n{float(m.min()):.2f}..{float(m.max()):.2f}"
+
+
+def test_nonlocal_affinity_row_of_the_chosen_position(model, images):
+    fig = viz.plot_nonlocal_affinity(model, images[0], position=(40, 20))
+    assert_nontrivial(fig, panels=3)
+    aff = model.explain(images[0][None])["nonlocal_affinity"][0]  # grid 16 x 8 for 64 x 32
+    i, j = 40 * 16 // 64, 20 * 8 // 32
+    shown = fig.axes[1].images[1].get_array()
+    np.testing.assert_allclose(shown, aff[i * 8 + j].reshape(16, 8).numpy(), rtol=1e-6)
+    assert fig.axes[1].get_title() == f"affinity (cell {i},{j} of 16x8)"
+    with pytest.raises(ConfigError, match="outside the 64x32 image"):
+        viz.plot_nonlocal_affinity(model, images[0], position=(70, 3))
+
+
+def test_lgeu_weights_figure(model, images):
+    fig = viz.plot_lgeu_weights(model, images[0])
+    assert_nontrivial(fig, panels=4)  # image, matrix, colour bar, bars
+    v = model.explain(images[0][None])["part_weights"][0].numpy()
+    order = np.argsort(-v.mean(0), kind="stable")
+    np.testing.assert_allclose(fig.axes[1].images[0].get_array(), v[:, order], rtol=1e-6)
+    bars = [p.get_width() for p in fig.axes[2].patches]  # axes: image, matrix, bars, colour bar
+    np.testing.assert_allclose(bars, v.mean(1), rtol=1e-6)
+
+
+def test_stripe_contributions_are_additive():
+    rng = np.random.default_rng(0)
+    q, g = rng.normal(size=(6, 4)), rng.normal(size=(6, 4))
+    cos = viz.stripe_contributions(q, g)
+    qf, gf = q.ravel(), g.ravel()
+    assert cos.sum() == pytest.approx(qf @ gf / np.linalg.norm(qf) / np.linalg.norm(gf))
+    assert cos[2] == pytest.approx(q[2] @ g[2] / np.linalg.norm(qf) / np.linalg.norm(gf))
+    d = viz.stripe_contributions(q, g, "sqeuclidean")
+    assert d.sum() == pytest.approx(((qf - gf) ** 2).sum())
+    with pytest.raises(ConfigError, match="measure='l1'"):
+        viz.stripe_contributions(q, g, "l1")
+
+
+def test_stripe_contribution_figure(model, images):
+    fig = viz.plot_stripe_contribution(model, images[0], images[1])
+    assert_nontrivial(fig, panels=3)
+    ex = [model.explain(x[None])["part_features"][0].numpy() for x in images[:2]]
+    bars = [p.get_width() for p in fig.axes[2].patches]
+    np.testing.assert_allclose(bars, viz.stripe_contributions(*ex), rtol=1e-5)
+    with torch.no_grad():
+        total = torch.cosine_similarity(model(images[0][None])[0, 8:], model(images[1][None])[0, 8:], dim=0)
+    assert f"{float(total):.3f}" in fig._suptitle.get_text()  # stripes = test feature after the global 8 dims
+
+
+def test_pose_boxes_figure(images):
+    kp = np.zeros((18, 3))
+    kp[:, 0] = np.linspace(4, 28, 18)
+    kp[:, 1] = np.linspace(4, 60, 18)
+    kp[:, 2] = 1
+    kp[4, 2] = 0  # right wrist missing: limb (3, 4) not drawn
+    boxes = np.array([[4, 2, 28, 14], [2, 14, 30, 36], [2, 36, 30, 62]], dtype=float)
+    fig = viz.plot_pose_boxes(images[0], kp, boxes)
+    assert_nontrivial(fig, panels=1)
+    ax = fig.axes[0]
+    assert len(ax.lines) == 16  # 17 limbs, one with a missing end
+    assert len(ax.patches) == 3 and [t.get_text() for t in ax.texts] == ["head", "trunk", "lower limb"]
+    with pytest.raises(ConfigError, match=r"expected \[18, 3\]"):
+        viz.plot_pose_boxes(images[0], kp[:17])
+
+
+# --------------------------------------------------------------------------- spatial-temporal
+
+
+@pytest.fixture(scope="module")
+def st_model():
+    """3 cameras, 20 bins of 100 frames; pair (2 -> 0) has no evidence."""
+    from types import SimpleNamespace
+
+    c, n = 3, 20
+    hist = np.zeros((c, c, n))
+    peaks = {(0, 1): 4, (1, 0): 6, (0, 2): 10, (1, 2): 3, (2, 1): 15}
+    for (i, j), k in peaks.items():
+        hist[i, j, k - 1:k + 2] = [2, 5, 1]
+    x = np.arange(n)
+    dens = np.zeros_like(hist)
+    for (i, j), k in peaks.items():
+        g = np.exp(-0.5 * ((x - k) / 1.5) ** 2)
+        dens[i, j] = g / g.sum()
+    return SimpleNamespace(hist=hist, density=dens, bin_size=100)
+
+
+def test_typical_transit_and_matrix(st_model):
+    m = viz.typical_transit(st_model)
+    assert m[0, 1] == 450.0 and m[2, 1] == 1550.0  # centre of the peak bin, frames
+    assert np.isnan(m[2, 0]) and np.isnan(m[1, 1])
+    fig = viz.plot_st_matrix(st_model)
+    assert_nontrivial(fig, panels=2)
+    texts = sorted(t.get_text() for t in fig.axes[0].texts)
+    assert texts == sorted(f"{v / 25:.0f}" for v in m[np.isfinite(m)])  # seconds at 25 fps
+    with pytest.raises(ConfigError, match="stat='median'"):
+        viz.typical_transit(st_model, "median")
+
+
+def test_st_histograms_panels(st_model):
+    fig = viz.plot_st_histograms(st_model)
+    assert_nontrivial(fig, panels=5)  # the 5 pairs with evidence
+    ax = next(a for a in fig.axes if a.get_title().startswith("c1 \u2192 c2"))
+    np.testing.assert_allclose([p.get_height() for p in ax.patches][3:6], [2 / 8, 5 / 8, 1 / 8])  # bins 3..5
+    assert ax.patches[0].get_width() == pytest.approx(100 / 25)  # one bin = 4 s
+    two = viz.plot_st_histograms(st_model, pairs=[(0, 1), (2, 0)], unit="frames")
+    assert len(two.axes) == 2 and "frames" in two._supxlabel.get_text()
+    with pytest.raises(ConfigError, match="out of range for 3 cameras"):
+        viz.plot_st_histograms(st_model, pairs=[(0, 3)])
+    with pytest.raises(ConfigError, match="not a fitted ST model"):
+        viz.plot_st_histograms(object())
+
+
+def test_st_joint_factors(images):
+    s = np.array([0.9, 0.8, 0.2, 0.5])
+    p = np.array([0.0, 0.4, 0.3, 0.05])
+    fig = viz.plot_st_joint(s, p, gallery_pids=[1, 2, 2, 3], query_pid=2, top_k=3)
+    assert_nontrivial(fig, panels=3)
+    fs, fp = 1 / (1 + np.exp(-5 * s)), 1 / (1 + 2 * np.exp(-5 * p))
+    joint = fs * fp
+    order = np.argsort(-joint)[:3]
+    factors_ax = fig.axes[1]  # axes: scatter, factors, colour bar
+    widths = np.array([b.get_width() for b in factors_ax.patches]).reshape(3, 3)
+    np.testing.assert_allclose(widths[0], fs[order])
+    np.testing.assert_allclose(widths[2], joint[order])
+    labels = [t.get_text() for t in factors_ax.get_yticklabels()]
+    assert labels[0] == f"#1 g{order[0]} (vis #2) \u2713"  # g1: a true match lifted over g0

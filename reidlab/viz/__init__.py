@@ -13,6 +13,14 @@ Typical use::
     viz.plot_cmc({"pfn": result_pfn, "baseline": result_base})
 """
 
+from reidlab.viz.attention import (
+    plot_lgeu_weights,
+    plot_nonlocal_affinity,
+    plot_pose_boxes,
+    plot_stripe_contribution,
+    plot_tsa_maps,
+    stripe_contributions,
+)
 from reidlab.viz.curves import load_metrics, plot_cmc, plot_training_curves
 from reidlab.viz.gradcam import (
     CAM_METHODS,
@@ -32,6 +40,14 @@ from reidlab.viz.gradcam import (
     similarity_cams,
 )
 from reidlab.viz.retrieval import plot_retrieval, plot_retrieval_comparison, plot_worst_queries, ranked_gallery
+from reidlab.viz.spatiotemporal import (
+    STArrays,
+    plot_st_histograms,
+    plot_st_joint,
+    plot_st_matrix,
+    st_arrays,
+    typical_transit,
+)
 
 __all__ = [
     "CAM_METHODS", "CamError", "IdentityCam", "LogitTarget", "PartCams", "PartTarget", "SimilarityCam",
@@ -39,4 +55,7 @@ __all__ = [
     "identity_cam", "part_cams", "similarity_cams",
     "plot_retrieval", "plot_retrieval_comparison", "plot_worst_queries", "ranked_gallery",
     "plot_cmc", "plot_training_curves", "load_metrics",
+    "plot_tsa_maps", "plot_nonlocal_affinity", "plot_lgeu_weights", "plot_stripe_contribution",
+    "stripe_contributions", "plot_pose_boxes",
+    "STArrays", "st_arrays", "plot_st_histograms", "plot_st_matrix", "plot_st_joint", "typical_transit",
 ]

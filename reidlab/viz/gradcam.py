@@ -503,8 +503,11 @@ def part_cams(model: nn.Module, image: Tensor, other_image: Optional[Tensor] = N
                        target_layers=target_layers, keypoints=kp)
     boxes = ex.get("part_boxes")
     boxes = None if boxes is None else boxes[0].detach().cpu().numpy()
+    names = list(getattr(model, "names", None) or [])
     if boxes is not None and n == len(POSE_PART_NAMES):
         labels = list(POSE_PART_NAMES)
+    elif source == "part_features" and len(names) == n and all(isinstance(s, str) for s in names):
+        labels = names  # e.g. PFN: global4, global5, part1..part6
     else:
         labels = [f"part {p + 1}" for p in range(n)]
     return PartCams(maps, scores, labels, source, boxes)
@@ -568,7 +571,9 @@ def gradcam_parts(model: nn.Module, image: Tensor, other_image: Optional[Tensor]
         for b, name, c in zip(r.boxes, POSE_PART_NAMES, _POSE_COLORS):
             draw_box(axes[0], b, c, name)
     else:  # stripes / parts / LGEU parts are equal horizontal bands, top to bottom
-        draw_stripes(axes[0], h, w, n)
+        stripes = sum(1 for s in r.labels if s.startswith("part"))
+        if stripes > 1:
+            draw_stripes(axes[0], h, w, stripes)
     what = "cos" if other_image is not None else ("mean w" if r.source == "part_weights" else "|f|")
     for p in range(n):
         show_image(axes[p + 1], overlay(img, r.cams[p], alpha), f"{r.labels[p]}\n{what}={r.scores[p]:.2f}", fontsize=7)

@@ -1,0 +1,283 @@
+"""Spatial-temporal plots: transit-time distributions per camera pair, the camera x camera
+matrix of typical transit times, and how the visual and ST factors combine for one query.
+
+Units: the ST model works in **frames** on each camera's global clock; the plots show
+**seconds at ``fps`` frames per second** (Market-1501 and DukeMTMC-reID: 25 fps for the
+frame numbers used by spatial-temporal re-ID) unless ``unit="frames"``. Cameras are
+shown 1-based (``c1``..), as in Market's file names; arrays are indexed 0-based.
+
+The ST model is read through :func:`st_arrays`: per ordered camera pair ``(i, j)`` a raw
+histogram and a smoothed density over ``n`` bins of ``bin_size`` frames, bin ``k``
+covering transit times ``[offset + k * bin_size, offset + (k + 1) * bin_size)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, Optional, Sequence
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+
+from reidlab.errors import ConfigError
+from reidlab.viz.common import new_figure, to_numpy
+
+Unit = Literal["s", "frames"]
+
+
+@dataclass
+class STArrays:
+    """What the plots need from an ST model.
+
+    Attributes:
+        hist: raw counts ``[C, C, n]`` (pair ``from i -> to j``).
+        density: smoothed, normalised density ``[C, C, n]`` (each non-empty pair sums to 1).
+        bin_size: frames per bin.
+        offset: transit time (frames) at the left edge of bin 0 (0, or negative when the
+            model keeps signed differences).
+    """
+
+    hist: np.ndarray
+    density: np.ndarray
+    bin_size: float
+    offset: float = 0.0
+
+    @property
+    def num_cams(self) -> int:
+        return int(self.hist.shape[0])
+
+    def centres(self) -> np.ndarray:
+        """Bin centres in frames."""
+        return self.offset + (np.arange(self.hist.shape[2]) + 0.5) * self.bin_size
+
+
+def _first(obj: Any, names: Sequence[str]) -> Any:
+    for n in names:
+        v = getattr(obj, n, None)
+        if v is not None:
+            return v
+    return None
+
+
+def st_arrays(st_model: Any) -> STArrays:
+    """Read histograms, densities and binning from an ST model (``reidlab.eval.STModel`` or
+    any object with ``hist``/``histograms``, ``density``/``densities`` ``[C, C, n]`` and
+    ``bin_size``; an optional ``offset``/``min_diff`` gives bin 0's left edge in frames)."""
+    if isinstance(st_model, STArrays):
+        return st_model
+    hist = _first(st_model, ("hist", "histograms", "counts"))
+    dens = _first(st_model, ("density", "densities", "smoothed", "distribution"))
+    bin_size = _first(st_model, ("bin_size", "interval"))
+    if hist is None or dens is None or bin_size is None:
+        raise ConfigError(f"{type(st_model).__name__}: not a fitted ST model (needs histograms, densities and "
+                          "bin_size); call STModel.fit(pids, camids, frames) first")
+    hist, dens = np.asarray(to_numpy(hist), dtype=np.float64), np.asarray(to_numpy(dens), dtype=np.float64)
+    if hist.ndim != 3 or hist.shape[0] != hist.shape[1] or dens.shape != hist.shape:
+        raise ConfigError(f"ST model: histograms {list(hist.shape)} / densities {list(dens.shape)}: "
+                          "expected both [num_cams, num_cams, num_bins]")
+    offset = _first(st_model, ("offset", "min_diff", "bin_offset"))
+    return STArrays(hist, dens, float(bin_size), float(offset or 0.0))
+
+
+def _scale(unit: Unit, fps: float) -> tuple[float, str]:
+    if unit == "s":
+        if fps <= 0:
+            raise ConfigError(f"fps={fps}: expected a positive frame rate (Market/Duke: 25)")
+        return 1.0 / fps, f"s at {fps:g} fps"
+    if unit == "frames":
+        return 1.0, "frames"
+    raise ConfigError(f"unit={unit!r}: expected 's' or 'frames'")
+
+
+def plot_st_histograms(st_model: Any, pairs: Optional[Sequence[tuple[int, int]]] = None, *,
+                       unit: Unit = "s", fps: float = 25.0, max_time: Optional[float] = None,
+                       min_count: int = 1) -> Figure:
+    """Figure: per ordered camera pair, the transit-time histogram and its smoothed density.
+
+    Args:
+        st_model: a fitted ST model (see :func:`st_arrays`).
+        pairs: ``[(from_cam, to_cam), ...]`` 0-based; ``None`` = every pair with at least
+            ``min_count`` training transits, laid out as a camera x camera grid
+            (row = from, column = to; panels without evidence are left out).
+        unit: x axis in seconds at ``fps`` (``"s"``, default) or in ``"frames"``.
+        max_time: right end of the x axis (in ``unit``); default: the last non-empty bin.
+
+    Bars: the histogram as a fraction of the pair's transits; line: the smoothed density
+    the model scores with (same scale: both sum to 1 over the bins). One axes per pair.
+    """
+    st = st_arrays(st_model)
+    c = st.num_cams
+    counts = st.hist.sum(axis=2)
+    if pairs is None:
+        chosen = [(i, j) for i in range(c) for j in range(c) if i != j and counts[i, j] >= min_count]
+        grid = True
+    else:
+        chosen = [(int(i), int(j)) for i, j in pairs]
+        bad = [p for p in chosen if not (0 <= p[0] < c and 0 <= p[1] < c)]
+        if bad:
+            raise ConfigError(f"pairs: {bad} out of range for {c} cameras (0-based ids 0..{c - 1})")
+        grid = False
+    if not chosen:
+        raise ConfigError(f"plot_st_histograms: no camera pair has >= {min_count} training transits")
+    scale, label = _scale(unit, fps)
+    x = st.centres() * scale
+    width = st.bin_size * scale
+    nz = np.flatnonzero(st.hist.sum(axis=(0, 1)) > 0)
+    right = max_time if max_time is not None else (x[nz[-1]] + width if nz.size else x[-1] + width)
+    left = min(0.0, x[nz[0]] - width) if nz.size else 0.0
+    if grid:
+        rows_used = sorted({i for i, _ in chosen})
+        cols_used = sorted({j for _, j in chosen})
+        nr, nc = len(rows_used), len(cols_used)
+        fig = new_figure(1.9 * nc + 0.6, 1.45 * nr + 0.7)
+        axes = np.asarray(fig.subplots(nr, nc, squeeze=False, sharex=True))
+        where = {(i, j): axes[rows_used.index(i), cols_used.index(j)] for i, j in chosen}
+        for ax in axes.ravel():
+            if ax not in where.values():
+                ax.remove()
+    else:
+        nc = min(4, len(chosen))
+        nr = -(-len(chosen) // nc)
+        fig = new_figure(2.4 * nc + 0.4, 1.9 * nr + 0.7)
+        axes = np.asarray(fig.subplots(nr, nc, squeeze=False))
+        where = {p: axes.ravel()[k] for k, p in enumerate(chosen)}
+        for ax in axes.ravel()[len(chosen):]:
+            ax.remove()
+    for (i, j), ax in where.items():
+        n = counts[i, j]
+        frac = st.hist[i, j] / n if n > 0 else np.zeros_like(x)
+        ax.bar(x, frac, width=width, color="#9ecae1", edgecolor="none", label="histogram")
+        ax.plot(x, st.density[i, j], color="#d62728", linewidth=1.2, label="smoothed")
+        ax.set_title(f"c{i + 1} \u2192 c{j + 1}  (n={int(n)})", fontsize=7)
+        ax.set_xlim(left, right)
+        ax.tick_params(labelsize=6)
+    first = next(iter(where.values()))
+    first.legend(fontsize=6, loc="upper right")
+    fig.supxlabel(f"transit time ({label}; 1 bin = {st.bin_size:g} frames)", fontsize=8)
+    fig.supylabel("fraction of transits", fontsize=8)
+    return fig
+
+
+def typical_transit(st_model: Any, stat: Literal["mode", "mean"] = "mode") -> np.ndarray:
+    """``[C, C]`` typical transit time in frames per ordered pair: the smoothed density's
+    peak (``"mode"``, bin centre) or its mean; NaN for pairs without training transits."""
+    if stat not in ("mode", "mean"):
+        raise ConfigError(f"stat={stat!r}: expected 'mode' or 'mean'")
+    st = st_arrays(st_model)
+    out = np.full(st.hist.shape[:2], np.nan)
+    centres = st.centres()
+    for i in range(st.num_cams):
+        for j in range(st.num_cams):
+            d = st.density[i, j]
+            if i == j or st.hist[i, j].sum() <= 0 or d.sum() <= 0:
+                continue
+            out[i, j] = centres[int(np.argmax(d))] if stat == "mode" else float((d * centres).sum() / d.sum())
+    return out
+
+
+def plot_st_matrix(st_model: Any, *, stat: Literal["mode", "mean"] = "mode", unit: Unit = "s",
+                   fps: float = 25.0) -> Figure:
+    """Figure: camera x camera matrix of the typical transit time (row = from, column = to).
+
+    Values from :func:`typical_transit` (density peak or mean), in seconds at ``fps`` or
+    frames, written in each cell; grey = no training evidence. 2 axes (matrix, colour bar).
+    """
+    scale, label = _scale(unit, fps)
+    m = typical_transit(st_model, stat) * scale
+    c = m.shape[0]
+    fig = new_figure(1.0 + 0.62 * c + 1.0, 0.9 + 0.55 * c)
+    ax = fig.subplots()
+    masked = np.ma.masked_invalid(m)
+    cmap = colormaps["viridis"].with_extremes(bad="#dddddd")
+    im = ax.imshow(masked, cmap=cmap)
+    finite = m[np.isfinite(m)]
+    mid = float(finite.mean()) if finite.size else 0.0
+    for i in range(c):
+        for j in range(c):
+            if np.isfinite(m[i, j]):
+                ax.text(j, i, f"{m[i, j]:.0f}", ha="center", va="center", fontsize=7,
+                        color="white" if m[i, j] < mid else "black")
+    ax.set_xticks(range(c), [f"c{j + 1}" for j in range(c)], fontsize=8)
+    ax.set_yticks(range(c), [f"c{i + 1}" for i in range(c)], fontsize=8)
+    ax.set_xlabel("to camera", fontsize=8)
+    ax.set_ylabel("from camera", fontsize=8)
+    ax.set_title(f"typical transit time ({stat}, {label})", fontsize=9)
+    fig.colorbar(im, ax=ax, shrink=0.8, label=label)
+    return fig
+
+
+def _logistic_factors(similarity: np.ndarray, p_st: np.ndarray, gamma: float = 5.0, lambda0: float = 1.0,
+                      lambda1: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+    """The two factors of the ST joint score (Wang et al., AAAI 2019, Eq. 6 with the values
+    used by the published code): ``1 / (1 + lambda0 e^(-gamma s))`` and
+    ``1 / (1 + lambda1 e^(-gamma p))``; their product is the joint score."""
+    return (1.0 / (1.0 + lambda0 * np.exp(-gamma * similarity)),
+            1.0 / (1.0 + lambda1 * np.exp(-gamma * p_st)))
+
+
+def plot_st_joint(similarity_row: Any, p_st_row: Any, score_row: Any = None, *,
+                  gallery_pids: Any = None, query_pid: Optional[int] = None, valid: Any = None,
+                  top_k: int = 10, title: Optional[str] = None) -> Figure:
+    """Figure: for one query, how the visual and spatial-temporal factors make the joint score.
+
+    Args:
+        similarity_row: ``[G]`` visual cosine similarities of the query to the gallery.
+        p_st_row: ``[G]`` ST probabilities ``p(dt | cam_q -> cam_g)`` of the same pairs.
+        score_row: ``[G]`` joint scores (e.g. ``reidlab.eval.joint_score``); default: the
+            product of the logistic factors ``1/(1+e^(-5s)) * 1/(1+2e^(-5p))``.
+        gallery_pids, query_pid: to circle the true matches (optional).
+        valid: ``[G]`` bool mask of gallery items to include (e.g. without junk).
+        top_k: gallery items in the right panel (the top by joint score).
+
+    Left: every gallery item at (visual similarity, ST probability), coloured by joint score
+    (true matches circled). Right: the top-``top_k`` items by joint score, each with its
+    visual factor, ST factor and their product, plus its rank by visual similarity alone --
+    items pushed down by an impossible transit time show a small ST factor. 3 axes (scatter,
+    colour bar, factors).
+    """
+    s = np.asarray(to_numpy(similarity_row), dtype=np.float64).ravel()
+    p = np.asarray(to_numpy(p_st_row), dtype=np.float64).ravel()
+    if s.shape != p.shape:
+        raise ConfigError(f"similarity_row {s.shape} and p_st_row {p.shape}: expected the same length (gallery size)")
+    fs, fp = _logistic_factors(s, p)
+    score = fs * fp if score_row is None else np.asarray(to_numpy(score_row), dtype=np.float64).ravel()
+    if score.shape != s.shape:
+        raise ConfigError(f"score_row {score.shape}: expected {s.shape}")
+    keep = np.ones_like(s, dtype=bool) if valid is None else np.asarray(to_numpy(valid), dtype=bool).ravel()
+    idx = np.flatnonzero(keep)
+    match = None
+    if gallery_pids is not None and query_pid is not None:
+        match = np.asarray(to_numpy(gallery_pids)).ravel() == int(query_pid)
+    fig = new_figure(8.0, 3.6)
+    axes = fig.subplots(1, 2, width_ratios=[1.1, 1.3])
+    sc = axes[0].scatter(s[idx], p[idx], c=score[idx], cmap="viridis", s=12, edgecolors="none")
+    if match is not None:
+        mm = idx[match[idx]]
+        axes[0].scatter(s[mm], p[mm], s=60, facecolors="none", edgecolors="#d62728", linewidths=1.5,
+                        label="true match")
+        if mm.size:
+            axes[0].legend(fontsize=7, loc="upper left")
+    axes[0].set_xlabel("visual similarity s (cosine)", fontsize=8)
+    axes[0].set_ylabel("ST probability p", fontsize=8)
+    fig.colorbar(sc, ax=axes[0], label="joint score")
+    order = idx[np.argsort(-score[idx], kind="stable")][: max(1, int(top_k))]
+    vis_rank = np.empty(s.size, dtype=int)
+    vis_rank[idx[np.argsort(-s[idx], kind="stable")]] = np.arange(1, idx.size + 1)
+    y = np.arange(order.size)
+    h = 0.27
+    axes[1].barh(y - h, fs[order], height=h, color="#4575b4", label="visual 1/(1+e^(-5s))")
+    axes[1].barh(y, fp[order], height=h, color="#fdae61", label="ST 1/(1+2e^(-5p))")
+    axes[1].barh(y + h, score[order], height=h, color="#1a9850", label="joint score")
+    labels = []
+    for r, g in enumerate(order):
+        tag = " \u2713" if match is not None and match[g] else ""
+        labels.append(f"#{r + 1} g{g} (vis #{vis_rank[g]}){tag}")
+    axes[1].set_yticks(y, labels, fontsize=6)
+    axes[1].set_ylim(order.size - 0.5, -0.5 - h)
+    axes[1].set_xlim(0, 1.0)
+    axes[1].set_xlabel("factor value", fontsize=8)
+    axes[1].legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, frameon=False)
+    axes[1].set_title("top by joint score (rank by visual alone)", fontsize=8)
+    fig.suptitle(title or "visual x spatial-temporal = joint score", fontsize=9)
+    return fig
