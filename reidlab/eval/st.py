@@ -1,0 +1,209 @@
+"""Spatial-temporal model (Wang, Lai, Huang, Xie, AAAI 2019, "Spatial-Temporal Person
+Re-identification"), as used by PFN for re-ranking — fully vectorised.
+
+Fitting (on training records):
+
+1. per training identity and camera, the mean frame (frames on one clock per camera; for
+   Market use the global frame of ``reidlab.data``: sequences laid end to end);
+2. for every identity seen by two cameras ``a != b``, the difference of the two mean frames is
+   counted in the histogram of the ordered pair **(later camera, earlier camera)**: if
+   ``mean_a > mean_b`` in ``hist[a, b, floor((mean_a - mean_b) / bin_size)]``. When the means are
+   equal the count goes to ``hist[hi, lo, 0]`` with ``hi`` the camera with the larger label
+   (the original code's ``else`` branch). Same-camera pairs get no histogram (probability 0);
+3. each pair's histogram is smoothed along the bins with a Gaussian of ``sigma`` bins cut at
+   ``truncate * sigma`` bins (offsets ``|t| <= floor(truncate*sigma)``; the original's 3 sigma), and
+   renormalised to sum 1 (pairs without data stay 0). The table has
+   ``num_bins = max observed bin + 1 + floor(truncate*sigma)`` bins unless given, so no smoothed mass
+   is cut off.
+
+Scoring a query (camera ``cq``, frame ``fq``) against a gallery image (``cg``, ``fg``): if
+``fq > fg`` the probability is ``table[cq, cg, bin(fq - fg)]``, else ``table[cg, cq, bin(fg - fq)]``
+(again later camera first), ``bin(x) = floor(x / bin_size)``; bins past the table, cameras
+never seen in training and same-camera pairs give 0.
+
+Deviation from the original code: it averages frames per identity over 8 fixed camera slots and
+also counts identities *absent* from a camera (mean frame 0 there); here only identities seen by
+both cameras contribute, and camera ids are arbitrary integer labels.
+
+Joint score (the paper's logistic smoothing): ``joint_score(s, p) = 1/(1 + l0 e^(-g s)) *
+1/(1 + l1 e^(-g p))`` with ``l0=1, l1=2, g=5``, ``s`` the cosine similarity; optional re-ranking
+input ``st_rerank_distance(score) = 2 - 2 score``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import torch
+
+from reidlab.errors import ConfigError
+from reidlab.eval._common import ArrayLike, as_tensor
+
+
+def _vec(x: ArrayLike, name: str, n: Optional[int] = None) -> torch.Tensor:
+    t = as_tensor(x, name, ndim=1)
+    if n is not None and t.numel() != n:
+        raise ConfigError(f"{name}: expected {n} entries (one per image), got {t.numel()}")
+    return t
+
+
+def gaussian_kernel(sigma: float, truncate: float = 3.0, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """Normal pdf with std ``sigma`` (bins) at offsets ``-T..T``, ``T = floor(truncate * sigma)``."""
+    T = int(math.floor(truncate * sigma))
+    t = torch.arange(-T, T + 1, dtype=dtype)
+    return torch.exp(-(t * t) / (2.0 * sigma * sigma)) / (sigma * math.sqrt(2.0 * math.pi))
+
+
+@dataclass
+class STModel:
+    """Fitted spatial-temporal model: ``table[later_cam, earlier_cam, bin]`` probabilities.
+
+    Attributes:
+        cam_labels: sorted camera labels; row/column ``i`` of the table is camera ``cam_labels[i]``.
+        table: ``[ncam, ncam, num_bins]`` float64 smoothed, per-pair normalised probabilities.
+        hist: ``[ncam, ncam, num_bins]`` raw counts (before smoothing), for plots.
+        bin_size: frames per bin. sigma: Gaussian std in bins. truncate: kernel cut in sigmas.
+    """
+
+    cam_labels: torch.Tensor
+    table: torch.Tensor
+    hist: torch.Tensor
+    bin_size: float = 100.0
+    sigma: float = 50.0
+    truncate: float = 3.0
+
+    @property
+    def num_bins(self) -> int:
+        return int(self.table.shape[-1])
+
+    @classmethod
+    def fit(cls, pids: ArrayLike, camids: ArrayLike, frames: ArrayLike, bin_size: float = 100.0,
+            sigma: float = 50.0, truncate: float = 3.0, num_bins: Optional[int] = None) -> "STModel":
+        """Fit on training records (one entry per image; identities < 0 are ignored).
+
+        Args:
+            pids: identity per image; camids: camera label per image (any integers);
+            frames: frame number per image on one clock per camera.
+            bin_size: histogram bin width in frames (paper: 100). sigma: smoothing std in bins (50).
+            truncate: kernel cut in sigmas (3). num_bins: table length (default: enough for the data).
+        """
+        if bin_size <= 0 or sigma <= 0:
+            raise ConfigError(f"STModel.fit: bin_size={bin_size} and sigma={sigma} must be > 0 (paper: 100 and 50)")
+        p = _vec(pids, "pids").to(torch.int64).cpu()
+        n = p.numel()
+        c = _vec(camids, "camids", n).to(torch.int64).cpu()
+        f = _vec(frames, "frames", n).to(torch.float64).cpu()
+        keep = p >= 0
+        if not bool(keep.any()):
+            raise ConfigError("STModel.fit: no training identity >= 0; pass the training records' pids")
+        cam_labels = torch.unique(c)
+        p, c, f = p[keep], c[keep], f[keep]
+        upid, pi = torch.unique(p, return_inverse=True)
+        ci = torch.searchsorted(cam_labels, c)
+        ncam, npid = cam_labels.numel(), upid.numel()
+        flat = pi * ncam + ci
+        sums = torch.zeros(npid * ncam, dtype=torch.float64).index_add_(0, flat, f).view(npid, ncam)
+        cnts = torch.bincount(flat, minlength=npid * ncam).view(npid, ncam)
+        means = sums / cnts.clamp(min=1)
+        a, b = torch.triu_indices(ncam, ncam, offset=1)
+        ma, mb = means[:, a], means[:, b]
+        valid = (cnts[:, a] > 0) & (cnts[:, b] > 0)
+        a_later = ma > mb
+        first = torch.where(a_later, a, b)[valid]
+        second = torch.where(a_later, b, a)[valid]
+        bins = torch.floor((ma - mb).abs() / bin_size).to(torch.int64)[valid]
+        T = int(math.floor(truncate * sigma))
+        nb = int(num_bins) if num_bins is not None else (int(bins.max()) + 1 if bins.numel() else 1) + T
+        inside = bins < nb
+        hist = torch.zeros(ncam * ncam * nb, dtype=torch.float64)
+        hist.index_add_(0, ((first * ncam + second) * nb + bins)[inside],
+                        torch.ones(int(inside.sum()), dtype=torch.float64))
+        hist = hist.view(ncam, ncam, nb)
+        k = gaussian_kernel(sigma, truncate).view(1, 1, -1)
+        sm = torch.nn.functional.conv1d(hist.view(-1, 1, nb), k, padding=T).view(ncam, ncam, nb) if T > 0 else hist * k.flatten()[0]
+        total = sm.sum(-1, keepdim=True)
+        table = torch.where(total > 0, sm / total.clamp(min=1e-300), torch.zeros_like(sm))
+        return cls(cam_labels=cam_labels, table=table, hist=hist, bin_size=float(bin_size),
+                   sigma=float(sigma), truncate=float(truncate))
+
+    def probability(self, q_camids: ArrayLike, q_frames: ArrayLike, g_camids: ArrayLike, g_frames: ArrayLike,
+                    chunk_size: int = 1024, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Spatial-temporal probability ``[nq, ng]`` of each query x gallery pair (conventions above).
+
+        Computed on the device of ``q_frames`` (if a tensor) by one gather from the table per chunk.
+        """
+        qf = _vec(q_frames, "q_frames")
+        dev = qf.device
+        qf = qf.to(torch.float64)
+        nq = qf.numel()
+        qc = _vec(q_camids, "q_camids", nq).to(device=dev, dtype=torch.int64)
+        gfr = _vec(g_frames, "g_frames").to(device=dev, dtype=torch.float64)
+        ng = gfr.numel()
+        gc = _vec(g_camids, "g_camids", ng).to(device=dev, dtype=torch.int64)
+        ncam, nb = self.cam_labels.numel(), self.num_bins
+        labels = self.cam_labels.to(dev)
+        # unknown cameras -> an extra all-zero camera slot
+        table = torch.zeros((ncam + 1, ncam + 1, nb + 1), dtype=dtype, device=dev)
+        table[:ncam, :ncam, :nb] = self.table.to(device=dev, dtype=dtype)
+        flat_table = table.view(-1)
+
+        def index(c: torch.Tensor) -> torch.Tensor:
+            i = torch.searchsorted(labels, c).clamp(max=ncam - 1)
+            return torch.where(labels[i] == c, i, torch.full_like(i, ncam))
+
+        qi, gi = index(qc), index(gc)
+        out = torch.empty((nq, ng), dtype=dtype, device=dev)
+        stride0, stride1 = (ncam + 1) * (nb + 1), nb + 1
+        for s in range(0, nq, max(1, int(chunk_size))):
+            e = min(nq, s + max(1, int(chunk_size)))
+            diff = qf[s:e].unsqueeze(1) - gfr.unsqueeze(0)
+            later_q = diff > 0
+            bins = torch.floor(diff.abs_() / self.bin_size).clamp_(max=nb).to(torch.int64)
+            qs, gs = qi[s:e].unsqueeze(1), gi.unsqueeze(0)
+            idx = torch.where(later_q, qs * stride0 + gs * stride1, gs * stride0 + qs * stride1)
+            idx += bins
+            out[s:e] = flat_table[idx]
+        return out
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable dict (lists of numbers) for a run folder; inverse of :meth:`from_dict`."""
+        return {"kind": "reidlab.STModel", "cam_labels": self.cam_labels.tolist(), "table": self.table.tolist(),
+                "hist": self.hist.tolist(), "bin_size": self.bin_size, "sigma": self.sigma, "truncate": self.truncate}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "STModel":
+        """Rebuild a model saved with :meth:`to_dict`."""
+        if not isinstance(d, dict) or d.get("kind") != "reidlab.STModel":
+            raise ConfigError("STModel.from_dict: not a dict written by STModel.to_dict() (missing kind='reidlab.STModel'); re-save the model")
+        return cls(cam_labels=torch.tensor(d["cam_labels"], dtype=torch.int64),
+                   table=torch.tensor(d["table"], dtype=torch.float64),
+                   hist=torch.tensor(d["hist"], dtype=torch.float64), bin_size=float(d["bin_size"]),
+                   sigma=float(d["sigma"]), truncate=float(d["truncate"]))
+
+
+def joint_score(similarity: ArrayLike, p_st: ArrayLike, lambda0: float = 1.0, lambda1: float = 2.0,
+                gamma: float = 5.0) -> ArrayLike:
+    """Logistic joint score ``1/(1 + lambda0 e^(-gamma s)) * 1/(1 + lambda1 e^(-gamma p))``.
+
+    ``similarity``: cosine similarity ``s`` (e.g. ``1 - pairwise_distance(.., metric="cosine")``);
+    ``p_st``: :meth:`STModel.probability`. Larger = more likely the same person. Returns numpy if
+    ``similarity`` is numpy, else a tensor.
+    """
+    s = as_tensor(similarity, "similarity")
+    p = as_tensor(p_st, "p_st", device=s.device)
+    if s.shape != p.shape:
+        raise ConfigError(f"joint_score: similarity shape {tuple(s.shape)} != p_st shape {tuple(p.shape)}; score the same query x gallery pairs")
+    dt = torch.promote_types(s.dtype if s.is_floating_point() else torch.float32, p.dtype if p.is_floating_point() else torch.float32)
+    s, p = s.to(dt), p.to(dt)
+    out = torch.sigmoid(gamma * s - math.log(lambda0)) * torch.sigmoid(gamma * p - math.log(lambda1))
+    return out.cpu().numpy() if isinstance(similarity, np.ndarray) else out
+
+
+def st_rerank_distance(score: ArrayLike) -> ArrayLike:
+    """Distance ``2 - 2 * score`` from a joint score (input for k-reciprocal re-ranking or ranking)."""
+    s = as_tensor(score, "score")
+    out = 2.0 - 2.0 * s
+    return out.cpu().numpy() if isinstance(score, np.ndarray) else out
