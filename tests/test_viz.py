@@ -405,44 +405,44 @@ def test_pose_boxes_figure(images):
 
 @pytest.fixture(scope="module")
 def st_model():
-    """3 cameras, 20 bins of 100 frames; pair (2 -> 0) has no evidence."""
-    from types import SimpleNamespace
+    """Fitted on hand-made transits: 8 people c1 -> c2 after 420..490 frames (bin 4), 5 people
+    c2 -> c3 after 1010..1050 frames (bin 10); nobody walks into c1 or from c1 to c3."""
+    from reidlab.eval.st import STModel
 
-    c, n = 3, 20
-    hist = np.zeros((c, c, n))
-    peaks = {(0, 1): 4, (1, 0): 6, (0, 2): 10, (1, 2): 3, (2, 1): 15}
-    for (i, j), k in peaks.items():
-        hist[i, j, k - 1:k + 2] = [2, 5, 1]
-    x = np.arange(n)
-    dens = np.zeros_like(hist)
-    for (i, j), k in peaks.items():
-        g = np.exp(-0.5 * ((x - k) / 1.5) ** 2)
-        dens[i, j] = g / g.sum()
-    return SimpleNamespace(hist=hist, density=dens, bin_size=100)
+    pids, cams, frames = [], [], []
+    for k in range(8):
+        pids += [k, k]; cams += [0, 1]; frames += [1000 * k, 1000 * k + 420 + 10 * k]
+    for k in range(5):
+        pids += [20 + k, 20 + k]; cams += [1, 2]; frames += [500 * k, 500 * k + 1010 + 10 * k]
+    return STModel.fit(pids, cams, frames, bin_size=100, sigma=1.5)
 
 
 def test_typical_transit_and_matrix(st_model):
     m = viz.typical_transit(st_model)
-    assert m[0, 1] == 450.0 and m[2, 1] == 1550.0  # centre of the peak bin, frames
-    assert np.isnan(m[2, 0]) and np.isnan(m[1, 1])
+    assert m[0, 1] == 450.0 and m[1, 2] == 1050.0  # centre of the peak bin, frames, [from, to]
+    assert np.isnan(m[1, 0]) and np.isnan(m[0, 2]) and np.isnan(m[1, 1])
     fig = viz.plot_st_matrix(st_model)
     assert_nontrivial(fig, panels=2)
-    texts = sorted(t.get_text() for t in fig.axes[0].texts)
-    assert texts == sorted(f"{v / 25:.0f}" for v in m[np.isfinite(m)])  # seconds at 25 fps
+    assert sorted(t.get_text() for t in fig.axes[0].texts) == ["18", "42"]  # seconds at 25 fps
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["c1", "c2", "c3"]
     with pytest.raises(ConfigError, match="stat='median'"):
         viz.typical_transit(st_model, "median")
 
 
 def test_st_histograms_panels(st_model):
     fig = viz.plot_st_histograms(st_model)
-    assert_nontrivial(fig, panels=5)  # the 5 pairs with evidence
-    ax = next(a for a in fig.axes if a.get_title().startswith("c1 \u2192 c2"))
-    np.testing.assert_allclose([p.get_height() for p in ax.patches][3:6], [2 / 8, 5 / 8, 1 / 8])  # bins 3..5
+    assert_nontrivial(fig, panels=2)  # the 2 pairs with evidence
+    assert sorted(ax.get_title() for ax in fig.axes) == ["c1 \u2192 c2  (n=8)", "c2 \u2192 c3  (n=5)"]
+    ax = next(a for a in fig.axes if a.get_title().startswith("c1"))
+    heights = np.array([p.get_height() for p in ax.patches])
+    assert heights[4] == 1.0 and heights.sum() == 1.0  # all 8 transits in bin 4
     assert ax.patches[0].get_width() == pytest.approx(100 / 25)  # one bin = 4 s
+    line = ax.lines[0].get_ydata()
+    assert line.sum() == pytest.approx(1.0) and int(np.argmax(line)) == 4
     two = viz.plot_st_histograms(st_model, pairs=[(0, 1), (2, 0)], unit="frames")
     assert len(two.axes) == 2 and "frames" in two._supxlabel.get_text()
-    with pytest.raises(ConfigError, match="out of range for 3 cameras"):
-        viz.plot_st_histograms(st_model, pairs=[(0, 3)])
+    with pytest.raises(ConfigError, match="camera 5: not in the ST model"):
+        viz.plot_st_histograms(st_model, pairs=[(0, 5)])
     with pytest.raises(ConfigError, match="not a fitted ST model"):
         viz.plot_st_histograms(object())
 

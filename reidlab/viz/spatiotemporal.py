@@ -6,9 +6,12 @@ Units: the ST model works in **frames** on each camera's global clock; the plots
 frame numbers used by spatial-temporal re-ID) unless ``unit="frames"``. Cameras are
 shown 1-based (``c1``..), as in Market's file names; arrays are indexed 0-based.
 
-The ST model is read through :func:`st_arrays`: per ordered camera pair ``(i, j)`` a raw
-histogram and a smoothed density over ``n`` bins of ``bin_size`` frames, bin ``k``
-covering transit times ``[offset + k * bin_size, offset + (k + 1) * bin_size)``.
+The ST model (:class:`reidlab.eval.STModel`) is read through :func:`st_arrays`: per ordered
+camera pair a raw histogram ``hist`` and a smoothed, normalised ``table`` over ``n`` bins of
+``bin_size`` frames, bin ``k`` covering transit times ``[k * bin_size, (k + 1) * bin_size)``.
+Both are indexed ``[later camera, earlier camera, bin]`` (the ST model's convention): a
+person seen by camera ``b`` and later by camera ``a`` walked **from b to a**, counted in
+``hist[a, b]``. The plots speak of "from -> to" and take ``pairs`` as ``(from, to)``.
 """
 
 from __future__ import annotations
@@ -31,17 +34,27 @@ class STArrays:
     """What the plots need from an ST model.
 
     Attributes:
-        hist: raw counts ``[C, C, n]`` (pair ``from i -> to j``).
-        density: smoothed, normalised density ``[C, C, n]`` (each non-empty pair sums to 1).
+        hist: raw counts ``[C, C, n]`` indexed ``[to (later) camera, from (earlier) camera, bin]``.
+        density: smoothed, normalised density, same shape (each non-empty pair sums to 1).
         bin_size: frames per bin.
-        offset: transit time (frames) at the left edge of bin 0 (0, or negative when the
-            model keeps signed differences).
+        cam_labels: ``[C]`` camera label of row/column ``i`` (0-based camids; shown as ``c{label+1}``).
     """
 
     hist: np.ndarray
     density: np.ndarray
     bin_size: float
-    offset: float = 0.0
+    cam_labels: np.ndarray
+
+    def name(self, i: int) -> str:
+        """Display name of table index ``i`` (1-based camera, as Market's ``cN``)."""
+        return f"c{int(self.cam_labels[i]) + 1}"
+
+    def index(self, label: int) -> int:
+        """Table index of camera label ``label``."""
+        hits = np.flatnonzero(self.cam_labels == int(label))
+        if hits.size == 0:
+            raise ConfigError(f"camera {label}: not in the ST model (cameras {self.cam_labels.tolist()}, 0-based ids)")
+        return int(hits[0])
 
     @property
     def num_cams(self) -> int:
@@ -49,7 +62,7 @@ class STArrays:
 
     def centres(self) -> np.ndarray:
         """Bin centres in frames."""
-        return self.offset + (np.arange(self.hist.shape[2]) + 0.5) * self.bin_size
+        return (np.arange(self.hist.shape[2]) + 0.5) * self.bin_size
 
 
 def _first(obj: Any, names: Sequence[str]) -> Any:
@@ -61,14 +74,14 @@ def _first(obj: Any, names: Sequence[str]) -> Any:
 
 
 def st_arrays(st_model: Any) -> STArrays:
-    """Read histograms, densities and binning from an ST model (``reidlab.eval.STModel`` or
-    any object with ``hist``/``histograms``, ``density``/``densities`` ``[C, C, n]`` and
-    ``bin_size``; an optional ``offset``/``min_diff`` gives bin 0's left edge in frames)."""
+    """Read histograms, densities and binning from a fitted :class:`reidlab.eval.STModel`
+    (``hist``, ``table``, ``bin_size``, ``cam_labels``) or any object with those attributes
+    (``density`` may stand for ``table``; cameras default to ``0..C-1``)."""
     if isinstance(st_model, STArrays):
         return st_model
-    hist = _first(st_model, ("hist", "histograms", "counts"))
-    dens = _first(st_model, ("density", "densities", "smoothed", "distribution"))
-    bin_size = _first(st_model, ("bin_size", "interval"))
+    hist = _first(st_model, ("hist",))
+    dens = _first(st_model, ("table", "density"))
+    bin_size = _first(st_model, ("bin_size",))
     if hist is None or dens is None or bin_size is None:
         raise ConfigError(f"{type(st_model).__name__}: not a fitted ST model (needs histograms, densities and "
                           "bin_size); call STModel.fit(pids, camids, frames) first")
@@ -76,8 +89,11 @@ def st_arrays(st_model: Any) -> STArrays:
     if hist.ndim != 3 or hist.shape[0] != hist.shape[1] or dens.shape != hist.shape:
         raise ConfigError(f"ST model: histograms {list(hist.shape)} / densities {list(dens.shape)}: "
                           "expected both [num_cams, num_cams, num_bins]")
-    offset = _first(st_model, ("offset", "min_diff", "bin_offset"))
-    return STArrays(hist, dens, float(bin_size), float(offset or 0.0))
+    labels = _first(st_model, ("cam_labels",))
+    labels = np.arange(hist.shape[0]) if labels is None else np.asarray(to_numpy(labels), dtype=np.int64).ravel()
+    if labels.size != hist.shape[0]:
+        raise ConfigError(f"ST model: {labels.size} camera labels for a {hist.shape[0]}-camera table")
+    return STArrays(hist, dens, float(bin_size), labels)
 
 
 def _scale(unit: Unit, fps: float) -> tuple[float, str]:
@@ -97,9 +113,9 @@ def plot_st_histograms(st_model: Any, pairs: Optional[Sequence[tuple[int, int]]]
 
     Args:
         st_model: a fitted ST model (see :func:`st_arrays`).
-        pairs: ``[(from_cam, to_cam), ...]`` 0-based; ``None`` = every pair with at least
-            ``min_count`` training transits, laid out as a camera x camera grid
-            (row = from, column = to; panels without evidence are left out).
+        pairs: ``[(from_cam, to_cam), ...]`` camera labels (0-based camids); ``None`` = every
+            pair with at least ``min_count`` training transits, laid out as a camera x camera
+            grid (row = from, column = to; panels without evidence are left out).
         unit: x axis in seconds at ``fps`` (``"s"``, default) or in ``"frames"``.
         max_time: right end of the x axis (in ``unit``); default: the last non-empty bin.
 
@@ -108,15 +124,12 @@ def plot_st_histograms(st_model: Any, pairs: Optional[Sequence[tuple[int, int]]]
     """
     st = st_arrays(st_model)
     c = st.num_cams
-    counts = st.hist.sum(axis=2)
+    counts = st.hist.sum(axis=2)  # [to, from]
     if pairs is None:
-        chosen = [(i, j) for i in range(c) for j in range(c) if i != j and counts[i, j] >= min_count]
+        chosen = [(f, t) for f in range(c) for t in range(c) if f != t and counts[t, f] >= min_count]
         grid = True
     else:
-        chosen = [(int(i), int(j)) for i, j in pairs]
-        bad = [p for p in chosen if not (0 <= p[0] < c and 0 <= p[1] < c)]
-        if bad:
-            raise ConfigError(f"pairs: {bad} out of range for {c} cameras (0-based ids 0..{c - 1})")
+        chosen = [(st.index(f), st.index(t)) for f, t in pairs]
         grid = False
     if not chosen:
         raise ConfigError(f"plot_st_histograms: no camera pair has >= {min_count} training transits")
@@ -125,16 +138,16 @@ def plot_st_histograms(st_model: Any, pairs: Optional[Sequence[tuple[int, int]]]
     width = st.bin_size * scale
     nz = np.flatnonzero(st.hist.sum(axis=(0, 1)) > 0)
     right = max_time if max_time is not None else (x[nz[-1]] + width if nz.size else x[-1] + width)
-    left = min(0.0, x[nz[0]] - width) if nz.size else 0.0
     if grid:
-        rows_used = sorted({i for i, _ in chosen})
-        cols_used = sorted({j for _, j in chosen})
+        rows_used = sorted({f for f, _ in chosen})
+        cols_used = sorted({t for _, t in chosen})
         nr, nc = len(rows_used), len(cols_used)
         fig = new_figure(1.9 * nc + 0.6, 1.45 * nr + 0.7)
         axes = np.asarray(fig.subplots(nr, nc, squeeze=False, sharex=True))
-        where = {(i, j): axes[rows_used.index(i), cols_used.index(j)] for i, j in chosen}
+        where = {(f, t): axes[rows_used.index(f), cols_used.index(t)] for f, t in chosen}
+        used = {id(a) for a in where.values()}
         for ax in axes.ravel():
-            if ax not in where.values():
+            if id(ax) not in used:
                 ax.remove()
     else:
         nc = min(4, len(chosen))
@@ -144,13 +157,13 @@ def plot_st_histograms(st_model: Any, pairs: Optional[Sequence[tuple[int, int]]]
         where = {p: axes.ravel()[k] for k, p in enumerate(chosen)}
         for ax in axes.ravel()[len(chosen):]:
             ax.remove()
-    for (i, j), ax in where.items():
-        n = counts[i, j]
-        frac = st.hist[i, j] / n if n > 0 else np.zeros_like(x)
+    for (f, t), ax in where.items():
+        n = counts[t, f]
+        frac = st.hist[t, f] / n if n > 0 else np.zeros_like(x)
         ax.bar(x, frac, width=width, color="#9ecae1", edgecolor="none", label="histogram")
-        ax.plot(x, st.density[i, j], color="#d62728", linewidth=1.2, label="smoothed")
-        ax.set_title(f"c{i + 1} \u2192 c{j + 1}  (n={int(n)})", fontsize=7)
-        ax.set_xlim(left, right)
+        ax.plot(x, st.density[t, f], color="#d62728", linewidth=1.2, label="smoothed")
+        ax.set_title(f"{st.name(f)} \u2192 {st.name(t)}  (n={int(n)})", fontsize=7)
+        ax.set_xlim(0.0, right)
         ax.tick_params(labelsize=6)
     first = next(iter(where.values()))
     first.legend(fontsize=6, loc="upper right")
@@ -160,19 +173,20 @@ def plot_st_histograms(st_model: Any, pairs: Optional[Sequence[tuple[int, int]]]
 
 
 def typical_transit(st_model: Any, stat: Literal["mode", "mean"] = "mode") -> np.ndarray:
-    """``[C, C]`` typical transit time in frames per ordered pair: the smoothed density's
-    peak (``"mode"``, bin centre) or its mean; NaN for pairs without training transits."""
+    """``[C, C]`` typical transit time in frames, indexed ``[from, to]`` (table order of
+    cameras): the smoothed density's peak (``"mode"``, bin centre) or its mean; NaN for
+    pairs without training transits."""
     if stat not in ("mode", "mean"):
         raise ConfigError(f"stat={stat!r}: expected 'mode' or 'mean'")
     st = st_arrays(st_model)
     out = np.full(st.hist.shape[:2], np.nan)
     centres = st.centres()
-    for i in range(st.num_cams):
-        for j in range(st.num_cams):
-            d = st.density[i, j]
-            if i == j or st.hist[i, j].sum() <= 0 or d.sum() <= 0:
+    for f in range(st.num_cams):
+        for t in range(st.num_cams):
+            d = st.density[t, f]
+            if f == t or st.hist[t, f].sum() <= 0 or d.sum() <= 0:
                 continue
-            out[i, j] = centres[int(np.argmax(d))] if stat == "mode" else float((d * centres).sum() / d.sum())
+            out[f, t] = centres[int(np.argmax(d))] if stat == "mode" else float((d * centres).sum() / d.sum())
     return out
 
 
@@ -183,14 +197,14 @@ def plot_st_matrix(st_model: Any, *, stat: Literal["mode", "mean"] = "mode", uni
     Values from :func:`typical_transit` (density peak or mean), in seconds at ``fps`` or
     frames, written in each cell; grey = no training evidence. 2 axes (matrix, colour bar).
     """
+    st = st_arrays(st_model)
     scale, label = _scale(unit, fps)
-    m = typical_transit(st_model, stat) * scale
+    m = typical_transit(st, stat) * scale
     c = m.shape[0]
     fig = new_figure(1.0 + 0.62 * c + 1.0, 0.9 + 0.55 * c)
     ax = fig.subplots()
-    masked = np.ma.masked_invalid(m)
     cmap = colormaps["viridis"].with_extremes(bad="#dddddd")
-    im = ax.imshow(masked, cmap=cmap)
+    im = ax.imshow(np.ma.masked_invalid(m), cmap=cmap)
     finite = m[np.isfinite(m)]
     mid = float(finite.mean()) if finite.size else 0.0
     for i in range(c):
@@ -198,8 +212,9 @@ def plot_st_matrix(st_model: Any, *, stat: Literal["mode", "mean"] = "mode", uni
             if np.isfinite(m[i, j]):
                 ax.text(j, i, f"{m[i, j]:.0f}", ha="center", va="center", fontsize=7,
                         color="white" if m[i, j] < mid else "black")
-    ax.set_xticks(range(c), [f"c{j + 1}" for j in range(c)], fontsize=8)
-    ax.set_yticks(range(c), [f"c{i + 1}" for i in range(c)], fontsize=8)
+    names = [st.name(i) for i in range(c)]
+    ax.set_xticks(range(c), names, fontsize=8)
+    ax.set_yticks(range(c), names, fontsize=8)
     ax.set_xlabel("to camera", fontsize=8)
     ax.set_ylabel("from camera", fontsize=8)
     ax.set_title(f"typical transit time ({stat}, {label})", fontsize=9)
@@ -224,8 +239,8 @@ def plot_st_joint(similarity_row: Any, p_st_row: Any, score_row: Any = None, *,
     Args:
         similarity_row: ``[G]`` visual cosine similarities of the query to the gallery.
         p_st_row: ``[G]`` ST probabilities ``p(dt | cam_q -> cam_g)`` of the same pairs.
-        score_row: ``[G]`` joint scores (e.g. ``reidlab.eval.joint_score``); default: the
-            product of the logistic factors ``1/(1+e^(-5s)) * 1/(1+2e^(-5p))``.
+        score_row: ``[G]`` joint scores; default ``reidlab.eval.st.joint_score(s, p)``
+            (``1/(1+e^(-5s)) * 1/(1+2e^(-5p))``, the factors drawn on the right).
         gallery_pids, query_pid: to circle the true matches (optional).
         valid: ``[G]`` bool mask of gallery items to include (e.g. without junk).
         top_k: gallery items in the right panel (the top by joint score).
@@ -241,7 +256,11 @@ def plot_st_joint(similarity_row: Any, p_st_row: Any, score_row: Any = None, *,
     if s.shape != p.shape:
         raise ConfigError(f"similarity_row {s.shape} and p_st_row {p.shape}: expected the same length (gallery size)")
     fs, fp = _logistic_factors(s, p)
-    score = fs * fp if score_row is None else np.asarray(to_numpy(score_row), dtype=np.float64).ravel()
+    if score_row is None:
+        from reidlab.eval.st import joint_score
+
+        score_row = joint_score(s, p)
+    score = np.asarray(to_numpy(score_row), dtype=np.float64).ravel()
     if score.shape != s.shape:
         raise ConfigError(f"score_row {score.shape}: expected {s.shape}")
     keep = np.ones_like(s, dtype=bool) if valid is None else np.asarray(to_numpy(valid), dtype=bool).ravel()
