@@ -128,7 +128,8 @@ def load_checkpoint(path: PathLike, map_location: Union[str, torch.device] = "cp
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises several types for torn/corrupt files
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        lines = [ln.strip() for ln in str(err).strip().splitlines() if ln.strip()] or [type(err).__name__]
+        first = next((ln for ln in lines if "error:" in ln.lower()), lines[0])
         raise CheckpointError(f"{path}: cannot read checkpoint ({first}); delete it and resume from another "
                               "checkpoint or retrain") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:

@@ -162,12 +162,12 @@ def _stream_seed(seed: int, rank: int, step: int, purpose: str) -> int:
 def _versions() -> dict:
     import reidlab
 
-    out = {"reidlab": reidlab.__version__, "torch": torch.__version__, "numpy": np.__version__,
+    out = {"reidlab": str(reidlab.__version__), "torch": str(torch.__version__), "numpy": str(np.__version__),
            "python": platform.python_version()}
     try:
         import torchvision
 
-        out["torchvision"] = torchvision.__version__
+        out["torchvision"] = str(torchvision.__version__)
     except Exception:  # pragma: no cover
         pass
     return out
