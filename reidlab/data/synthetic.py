@@ -516,7 +516,7 @@ def _draw_person(cv: _Canvas, person: Person, yaw: float, phase: float) -> tuple
         cv.capsule(U(el_i), U(wr_i), aw * 0.8, person.upper if person.sleeves == "long" else person.skin)
         cv.capsule(U(sh_i), U(el_i), aw, person.upper)
         wu, wy = U(wr_i)
-        cv.ellipse(wu, wy - 0.012 * h, 0.022 * h, 0.026 * h, person.skin)
+        cv.ellipse(wu, wy - 0.01 * h, 0.017 * h, 0.021 * h, person.skin)
 
     def torso() -> None:
         hw_sh = 0.118 * b * h * ac + 0.07 * h * as_
@@ -673,7 +673,7 @@ def _make_camera(cfg: SynthConfig, cam: int) -> Camera:
         gamma=float(math.exp(rng.normal(0.0, 0.12 * cfg.illumination))),
         cast=(float(cast[0]), float(cast[1]), float(cast[2])),
         blur_sigma=float(rng.uniform(0.0, 0.8) * cfg.blur),
-        low_res=float(rng.uniform(0.45, 0.75)) if rng.random() < 0.35 * min(1.0, cfg.blur) else 1.0,
+        low_res=float(rng.uniform(0.45, 0.75)) if (rng.random() < 0.3 or cam == 3) and cfg.blur > 0 else 1.0,
         noise=float(rng.uniform(1.0, 5.0) * cfg.noise),
         jpeg=(q0, q1),
         person_frac=float(rng.uniform(0.8, 0.92)),
