@@ -62,6 +62,7 @@ SETUP_IMPORTS = """
 import pandas as pd
 from IPython.display import Markdown, display
 from reidlab import report, viz, paper_results
+from reidlab.viz import attention
 pd.set_option("display.precision", 1)
 """
 
@@ -176,7 +177,7 @@ camera's background and lighting are shared by *different* people -- a model tha
 backgrounds or colour casts will confuse them. That is re-ID's core difficulty.
 """),
         code("""
-fig_sheet = viz.sample_sheet(ds, n_ids=6, seed=cfg.seed)
+fig_sheet = report.sample_sheet(ds, n_ids=6, seed=cfg.seed)
 fig_sheet
 """),
         md("""
@@ -192,7 +193,7 @@ stats = report.split_statistics(ds)
 stats["per_camera"]
 """),
         code("""
-fig_hist = viz.images_per_identity(ds)
+fig_hist = report.images_per_identity(ds)
 fig_hist
 """),
         md("""
@@ -227,7 +228,7 @@ times two cameras see the same person follows a distribution per camera pair -- 
 09 learns it and uses it to re-rank.
 """),
         code("""
-fig_time = viz.camera_timeline(ds.train, max_ids=40)
+fig_time = report.camera_timeline(ds.train, max_ids=40)
 fig_time
 """),
         md("""
@@ -241,7 +242,7 @@ dots; the boxes are the three body regions (head, trunk, lower limb) the pose-gu
 pre-defined regions, as the paper does.
 """),
         code("""
-fig_kp = viz.keypoint_boxes(ds.query[:6])
+fig_kp = report.keypoint_grid(ds.query[:6], boxes_fn=report.pose_boxes)
 fig_kp
 """),
         md("""
@@ -253,7 +254,7 @@ grid shows the same images before (top) and after (bottom) one draw of the augme
 the erased rectangles teach the model not to rely on any single region (occlusion).
 """),
         code("""
-fig_aug = viz.augmentation_preview(ds.train[:8], seed=cfg.seed)
+fig_aug = report.augmentation_preview(ds.train[:8], seed=cfg.seed)
 fig_aug
 """),
         md("""
@@ -264,7 +265,7 @@ notebook tests check, rather than stored outputs).
 """),
         code("""
 report.check_dataset(ds)
-assert all(f is not None for f in (fig_sheet, fig_hist, fig_time, fig_kp, fig_aug))
+report.check_figures(fig_sheet, fig_hist, fig_time, fig_kp, fig_aug)
 report.save_results(cfg, stats["splits"].assign(group="data", model="dataset", setting="-"))
 print("dataset checks passed")
 """),
@@ -294,14 +295,17 @@ report.run_summary(run)
         md("""
 ### Training curves
 
-Left: the total loss and each loss term per epoch (identification and metric losses are
-drawn separately when the model has both); it should fall. Middle: the learning rate
-(warm-up, then steps). Right: rank-1 / mAP of the periodic evaluations during training, if
-the schedule included any. A loss that stalls from the start means the learning rate or the
-schedule is wrong for this model; rank-1 that rises then falls means over-fitting.
+One point per epoch (the `demo` profile stops after a fixed number of iterations, so the
+last epoch may be partial). Panels, left to right: the total loss; the identification
+(cross-entropy) loss group and, when the model has one, the metric (triplet) loss group --
+each the weighted sum of its terms; the learning rate (log scale: warm-up, then steps); and
+rank-1 / mAP when the run was evaluated during training (the notebooks evaluate after
+training instead). The losses should fall; a loss that stalls from the start means the
+learning rate or schedule does not suit the model; a triplet loss stuck at its margin (0.3
+per term) means the embeddings collapsed.
 """),
         code("""
-fig_curves = viz.training_curves(run)
+fig_curves = viz.plot_training_curves(run.path, metrics=report.curve_metrics(run))
 fig_curves
 """),
         md(f"""
@@ -348,7 +352,7 @@ top k (x). A curve that starts higher is better at rank-1; curves that meet at l
 differ only in the order of the first few answers.
 """),
         code("""
-fig_cmc = viz.cmc_curves(report.cmc_table(feats, results), max_rank=20)
+fig_cmc = viz.plot_cmc(report.cmc_table(feats, results), max_rank=20)
 fig_cmc
 """),
         *extra_fig,
@@ -467,13 +471,17 @@ report.model_card(cfg, "pfn", ds)
             md("""
 ### Which stripes match
 
-For one query and its best match, the contribution of each of PFN's eight features to
-the final distance (the two global features and the six stripes, top to bottom). Parts
-that disagree (large bars) are where the two images differ -- on SynthReID typically the
-lower garment or the shoes of look-alike identities.
+For the first query and its best-ranked correct match: the two images with the stripe
+boundaries, and one bar per PFN feature (the two global features, then the six stripes top
+to bottom) giving its additive share of the cosine similarity of the concatenated test
+features (the shares sum to the similarity in the title). Each bar is annotated with that
+feature's own cosine. A short bar or a low cosine marks the part where the two images
+differ -- on SynthReID often the lower garment, the shoes or a bag.
 """),
             code("""
-fig_parts = viz.part_contributions(feats.model, ds, feats, query_index=0)
+q = report.model_input(feats, ds.query[0])
+match = report.model_input(feats, ds.gallery[report.best_gallery(feats, 0)])
+fig_parts = attention.plot_stripe_contribution(feats.model, q[0], match[0])
 fig_parts
 """),
         ]),
@@ -554,14 +562,22 @@ report.model_card(cfg, "mgwp", ds)
             md("""
 ### The model's own attention
 
-Left: the query image. Next: the four TSA maps of the multi-scale branches (bright = kept,
-dark = suppressed); they are computed on the 8x4 `layer4` grid and upsampled. Last: the
-non-local block's affinity for one position (the cross): which other positions it gathers
-features from. A useful TSA lights the person, not the background; a useful non-local
-block links the marked position to the same person's other body parts.
+First figure: the query image and the four TSA maps of the multi-scale branches, on an
+absolute 0..1 scale (the factor each position is multiplied by; computed on the small
+`layer4` grid and upsampled). A useful TSA lights the person, not the background; a map
+uniformly near one value means the attention does not discriminate (yet).
+
+Second figure: the last non-local block's affinity from one position (marked, upper body)
+to every other position -- where that position gathers features from. Uniform attention
+would be 1/(number of positions); a useful block links the marked position to the same
+person's other body parts.
 """),
             code("""
-fig_attn = viz.mgwp_attention(feats.model, ds.query[0])
+x, _ = report.model_input(feats, ds.query[0])
+fig_attn = attention.plot_tsa_maps(feats.model, x)
+display(fig_attn)
+fig_nl = attention.plot_nonlocal_affinity(feats.model, x)
+fig_nl
 fig_attn
 """),
         ]),
@@ -636,13 +652,14 @@ report.model_card(cfg, "lgeu", ds)
             md("""
 ### Which parts and channels LGEU boosts
 
-For a few query images: the K x C matrix of LGEU weights (rows = body parts top to bottom,
-columns = channels sorted by their mean weight). Rows that differ show that the unit
-re-weights channels *per part*, which an SE unit cannot do; identical rows would mean LGEU
-collapsed to SE. The bar on the right is each part's mean weight.
+For the first query: the image with its K = 4 parts; the K x C matrix of LGEU weights
+(rows = body parts top to bottom, columns = channels sorted by their mean weight); and per
+part the mean weight, annotated with the channels that part boosts most relative to the
+other parts. Rows that differ show that the unit re-weights channels *per part*, which an
+SE unit cannot do; identical rows would mean LGEU collapsed to SE.
 """),
             code("""
-fig_weights = viz.lgeu_weights(feats.model, ds.query[:3])
+fig_weights = attention.plot_lgeu_weights(feats.model, report.model_input(feats, ds.query[0])[0])
 fig_weights
 """),
         ]),
@@ -712,12 +729,12 @@ cfg.summary()
 ## From landmarks to body-part boxes
 
 Each image with its landmarks (dots) and the three boxes the model pools: head (red),
-trunk (green), lower limb (blue). Where landmarks are hidden (occlusion, cut-off boxes)
+trunk (blue), lower limb (green). Where landmarks are hidden (occlusion, cut-off boxes)
 the pre-defined regions take over -- look for boxes that still sit sensibly on images with
 few dots.
 """),
         code("""
-fig_boxes = viz.keypoint_boxes(ds.query[:8])
+fig_boxes = report.keypoint_grid(ds.query[:8], boxes_fn=report.pose_boxes)
 fig_boxes
 """),
         md("""
@@ -917,42 +934,56 @@ ds = report.ensure_dataset(cfg)
 run = report.ensure_run(cfg, model_name)
 feats = report.extract(cfg, run, ds)
 model = feats.model
+q = report.model_input(feats, ds.query[query_index])                                   # (image, landmarks)
+match = report.model_input(feats, ds.gallery[report.best_gallery(feats, query_index)])
+wrong = report.model_input(feats, ds.gallery[report.best_gallery(feats, query_index, correct=False)])
 """),
         md("""
 ## 1 · Identity Grad-CAM
 
-For a few **training** images (the classifier knows their identities), the map of the
-evidence for the image's own identity logit, overlaid on the image (red = strong). A model
-that learned people lights the body -- garments, bag, shoes; one that learned shortcuts
-lights the background or the image border.
+For a **training** image (the classifier knows its identity), the map of the evidence for
+the image's own identity logit of the first classifier head, overlaid on the image (red =
+strong); the title gives the logit and its probability. A model that learned people lights
+the body -- garments, bag, shoes; one that learned shortcuts lights the background or the
+image border.
 """),
         code("""
-fig_id = viz.identity_cam_grid(model, ds.train[:4], method=cam_method)
+x, kp = report.model_input(feats, ds.train[0])
+fig_id = viz.gradcam_identity(model, x, target_class=ds.train[0].pid, method=cam_method, keypoints=kp)
 fig_id
 """),
         md("""
 ## 2 · Similarity Grad-CAM: query, best match, and a look-alike
 
-Each row: the query, a gallery image, and the two heat maps of the *similarity* of their
-embeddings (the gradient of the cosine similarity with respect to each image's feature
-map). First row: the query's best correct match -- the maps show the regions that make them
-similar. Second row: the highest-ranked *wrong* identity -- the regions that fooled the
-model (on SynthReID, usually the shared upper garment of a look-alike group).
+Each figure: the query, a gallery image, and the two heat maps of the *similarity* of
+their test features (the gradient of their cosine similarity, one side held fixed, with
+respect to each image's feature map); the title gives the similarity. First figure: the
+query's best-ranked correct match -- the regions that make them similar. Second figure:
+the best-ranked *wrong* identity -- the regions that fooled the model (on SynthReID,
+usually the shared upper garment of a look-alike group). Compare the two similarities: the
+margin between them is what training pushes apart.
 """),
         code("""
-fig_sim = viz.similarity_cam_pairs(model, ds, feats, query_index=query_index, method=cam_method)
-fig_sim
+fig_sim = viz.gradcam_similarity(model, q[0], match[0], method=cam_method, query_keypoints=q[1],
+                                 gallery_keypoints=match[1], labels=("query", "best match"))
+display(fig_sim)
+fig_sim_wrong = viz.gradcam_similarity(model, q[0], wrong[0], method=cam_method, query_keypoints=q[1],
+                                       gallery_keypoints=wrong[1], labels=("query", "look-alike"))
+fig_sim_wrong
 """),
         md("""
 ## 3 · Per-part maps
 
-For part models, one Grad-CAM per part feature (for PFN: the two global features and the
-six stripes). Each stripe's map should stay inside its own horizontal band: the stripes see
-the whole receptive field, so a stripe "looking" elsewhere shows how much context leaks
-into a part.
+For part models, one map per part feature (for PFN: the two global features and the six
+stripes), each explaining that part's cosine similarity to the same part of the best
+match (score in the title). Each stripe's map should stay inside its own horizontal band:
+stripes pool a band of the last feature map but their receptive field is the whole image,
+so a stripe "looking" elsewhere shows how much context leaks into a part. This view uses
+HiResCAM, which keeps the map faithful to each part's own pooled positions (plain Grad-CAM
+averages the gradients over the map first).
 """),
         code("""
-fig_parts = viz.part_cam_grid(model, ds.query[query_index], method=cam_method)
+fig_parts = viz.gradcam_parts(model, q[0], match[0], keypoints=q[1], other_keypoints=match[1])
 fig_parts
 """),
         md("""
@@ -964,8 +995,8 @@ LGEU (04): the part x channel weights. jlpose (05): the landmark boxes it pools.
 shown for the runs of 03-05 (trained here if missing).
 """),
         code("""
-attention = report.model_attention_figures(cfg, ds, models=("mgwp", "lgeu", "jlpose"), query_index=query_index)
-for name, fig in attention.items():
+own = report.model_attention_figures(cfg, ds, models=("mgwp", "lgeu", "jlpose"), query_index=query_index)
+for name, fig in own.items():
     display(Markdown(f"**{name}**"), fig)
 """),
         md("""
@@ -976,14 +1007,15 @@ HiResCAM, EigenCAM): methods that agree point to a robust explanation; a method 
 disagrees is telling more about itself than about the model.
 """),
         code("""
-fig_methods = viz.cam_methods_comparison(model, ds, feats, query_index=query_index,
-                                         methods=("gradcam", "gradcam++", "hirescam", "eigencam"))
-fig_methods
+fig_methods = {m: viz.gradcam_similarity(model, q[0], match[0], method=m, query_keypoints=q[1],
+                                        gallery_keypoints=match[1]) for m in ("gradcam", "gradcam++", "hirescam", "eigencam")}
+for f in fig_methods.values():
+    display(f)
 """),
         md("## Checks"),
         code("""
-report.check_figures(fig_id, fig_sim, fig_parts, fig_methods, *attention.values())
-print("figures checked:", 4 + len(attention))
+report.check_figures(fig_id, fig_sim, fig_sim_wrong, fig_parts, *fig_methods.values(), *own.values())
+print("figures checked:", 4 + len(fig_methods) + len(own))
 """),
     ]
 
@@ -1023,46 +1055,53 @@ results
         md("""
 ## Top-k for a few queries
 
-Each row is one query (left, blue border) and its top-k gallery images in order. Under each
-image: distance (smaller = closer) and camera. Junk images (same person, same camera) are
-already removed by the protocol. A row that starts red is a rank-1 error; count the greens
-to see the row's precision.
+Each figure is one query (left) and its top-k gallery images in order, numbered by rank.
+Under each image: the distance `d` (smaller = closer) and the camera. Junk images (same
+person, same camera) are removed as the protocol removes them, so the ranks shown are the
+evaluated ranks. A row that starts red is a rank-1 error; count the greens to see the row's
+precision.
 """),
         code("""
-fig_topk = viz.retrieval_grid(ds, feats.distances("plain"), feats, n_queries=report.param(cfg, "n_queries"),
-                              topk=report.param(cfg, "topk"))
-fig_topk
+k = report.param(cfg, "topk")
+fig_topk = [viz.plot_retrieval(feats.distances("plain"), ds.query, ds.gallery, q_index=i, top_k=k)
+            for i in range(min(report.param(cfg, "n_queries"), len(ds.query)))]
+for f in fig_topk:
+    display(f)
 """),
         md("""
 ## The same query, three ways
 
-Rows: plain visual distance, k-reciprocal re-ranking, spatial-temporal joint score. Watch
-the red images: re-ranking removes candidates that are *not* mutual neighbours of the
-query; spatial-temporal scoring removes those seen at a camera and time the query's person
-could not have reached. The query chosen is one where the three rankings differ most.
+Rows: plain visual distance, k-reciprocal re-ranking, spatial-temporal joint score (as the
+distance `2 - 2 * score`); each row is labelled with this query's average precision. Watch
+the red images: re-ranking pushes down candidates that are *not* mutual neighbours of the
+query; spatial-temporal scoring pushes down those seen at a camera and time the query's
+person could not have reached. The query shown is the one whose AP differs most between
+the three rankings.
 """),
         code("""
 qi = report.most_changed_query(feats, ["plain", "rerank", "st"])
-fig_cmp = viz.retrieval_comparison(ds, feats, query_index=qi, settings=["plain", "rerank", "st"],
-                                   topk=report.param(cfg, "topk"))
+fig_cmp = viz.plot_retrieval_comparison({s: feats.distances(s) for s in ["plain", "rerank", "st"]},
+                                        ds.query, ds.gallery, q_index=qi, top_k=k)
 fig_cmp
 """),
         md("""
 ## Worst queries
 
-The queries with the lowest average precision (their AP above each row). Typical causes on
-SynthReID: look-alike groups sharing the upper garment, heavy occlusion, a camera with a
-strong colour cast, a cut-off detector box. Those are also real datasets' failure modes.
+The queries with the lowest average precision (query index and AP at the left of each
+row), and at the right the best-ranked correct match with its rank -- where the model
+should have put it. Typical causes on SynthReID: look-alike groups sharing the upper
+garment, heavy occlusion, a camera with a strong colour cast, a cut-off detector box.
+Those are also real datasets' failure modes.
 """),
         code("""
-fig_worst = viz.worst_queries(ds, feats, setting="plain", n=report.param(cfg, "n_queries"),
-                              topk=report.param(cfg, "topk"))
+fig_worst = viz.plot_worst_queries(feats.distances("plain"), ds.query, ds.gallery,
+                                   n=report.param(cfg, "n_queries"), top_k=k)
 fig_worst
 """),
         md("## Checks"),
         code("""
 report.check_results(results, cfg, feats)
-report.check_figures(fig_topk, fig_cmp, fig_worst)
+report.check_figures(*fig_topk, fig_cmp, fig_worst)
 print("gallery checks passed")
 """),
     ]
@@ -1103,6 +1142,7 @@ sigma = 50               # Gaussian smoothing, in bins
 '''),
         md("## Set-up"),
         code(SETUP_IMPORTS + """
+from reidlab.viz import spatiotemporal
 cfg = report.setup("09_spatial_temporal", profile=profile, seed=seed, dataset=dataset, data_root=data_root,
                    device=device, output_dir=output_dir, bin_size=bin_size, sigma=sigma)
 ds = report.ensure_dataset(cfg)
@@ -1111,38 +1151,42 @@ st_model = report.fit_st(cfg, ds)
         md("""
 ## Transit-time distributions per camera pair
 
-One panel per ordered camera pair (row = from, column = to) with training evidence: bars =
-the raw histogram of frame differences, line = the smoothed density the model uses. Sharp,
-narrow peaks are well-defined paths; flat or empty panels are pairs people rarely walk
-between -- there the model has little to say (and should say little).
+One panel per ordered camera pair with training evidence (row = from, column = to;
+x = transit time in seconds at 25 fps): bars = the raw histogram of the differences of
+per-identity mean frames, line = the smoothed density the model uses. Sharp, narrow peaks
+are well-defined paths; pairs without a panel are pairs no training identity walked
+between -- there the model has nothing to say.
 """),
         code("""
-fig_hist = viz.st_histograms(st_model)
+fig_hist = spatiotemporal.plot_st_histograms(st_model)
 fig_hist
 """),
         md("""
 ## Typical transit time between cameras
 
-The camera x camera matrix of the most likely transit time (the density's peak, in
-frames; empty = no evidence). Asymmetries are the topology's one-way paths.
+The camera x camera matrix of the most likely transit time (the smoothed density's peak,
+in seconds at 25 fps; grey = no training evidence). Row = from, column = to: asymmetries are
+the topology's one-way paths.
 """),
         code("""
-fig_matrix = viz.st_transit_matrix(st_model)
+fig_matrix = spatiotemporal.plot_st_matrix(st_model)
 fig_matrix
 """),
         md("""
 ## One query: visual, spatial-temporal and joint scores
 
-For one query, every gallery image's visual similarity (x) against its spatial-temporal
-probability (y), coloured by the joint score; true matches are circled. The visual score
-alone leaves look-alikes near the top; the ST factor pushes down those seen at impossible
-times, lifting the true match.
+For one query (the one whose ranking ST changes most): left, every gallery image at (visual
+cosine similarity, spatial-temporal probability), coloured by the joint score, true
+matches circled. Right, the top gallery images by joint score with their visual factor,
+ST factor and product, and their rank by visual similarity alone. Look-alikes seen at an
+impossible time get a small ST factor and drop; the true match climbs.
 """),
         code("""
 run = report.ensure_run(cfg, model_name)
 feats = report.extract(cfg, run, ds)
+feats.st_model = st_model
 qi = report.most_changed_query(feats, ["plain", "st"])
-fig_joint = viz.st_joint_scatter(feats, st_model, query_index=qi)
+fig_joint = spatiotemporal.plot_st_joint(**report.st_query_rows(feats, qi))
 fig_joint
 """),
         md("""
