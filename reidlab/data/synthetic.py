@@ -31,7 +31,8 @@ The world:
   landmarks are the projected skeleton joints; a landmark is visible (``v = 1``) when it lies
   inside the written image, is not self-occluded (far arm / hip / eye / ear in side views,
   face landmarks in back views, the far leg when the legs overlap) and not covered by an
-  occluder. Hidden landmarks are written as ``(0, 0, 0)``.
+  occluder. Hidden landmarks are written as ``(0, 0, 0)``; junk boxes (pid ``-1``) carry no
+  landmarks (all hidden).
 * **Cameras** have their own illumination gain and gamma, colour cast, background (wall
   gradient, doors/windows, floor texture), typical person scale, detector-box jitter (with
   heads or feet sometimes cut off), occluders (objects, poles, other people), blur or
