@@ -10,7 +10,7 @@
 
 Distances here are **non-squared euclidean** by default (``||a - b||_2``, as in Hermans et
 al. and the papers' Eq. 2/3), computed as ``sqrt(max(d^2, 1e-12))`` so gradients stay finite
-for identical points.
+for identical points. Losses are computed in float32 whatever the autocast dtype.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ def pairwise_distance(x: Tensor, y: Optional[Tensor] = None, metric: Metric = "e
     ``"euclidean"``: ``||x_i - y_j||_2`` (non-squared, clamped at ``1e-6`` = sqrt(1e-12));
     ``"sqeuclidean"``: ``||x_i - y_j||^2``; ``"cosine"``: ``1 - cos(x_i, y_j)`` in [0, 2].
     """
-    y = x if y is None else y
+    x = x.float()  # bf16/fp16 (autocast) distances lose too much to cancellation
+    y = x if y is None else y.float()
     if metric == "cosine":
         return 1.0 - F.normalize(x, dim=1) @ F.normalize(y, dim=1).t()
     d2 = (x * x).sum(1, keepdim=True) + (y * y).sum(1)[None, :] - 2.0 * x @ y.t()
@@ -67,7 +68,7 @@ class CrossEntropyLabelSmooth(nn.Module):
         if logits.shape[1] != self.num_classes:
             raise ConfigError(f"logits have {logits.shape[1]} classes but the loss was built for "
                               f"num_classes={self.num_classes}")
-        logp = F.log_softmax(logits, dim=1)
+        logp = F.log_softmax(logits.float(), dim=1)
         q = torch.full_like(logp, self.epsilon / self.num_classes)
         q.scatter_(1, targets.long().view(-1, 1), 1.0 - self.epsilon + self.epsilon / self.num_classes)
         return -(q * logp).sum(1).mean()
@@ -166,7 +167,7 @@ class PoseConstrainedTripletLoss(nn.Module):
         if part_visible.shape != (embeddings.shape[0], len(chunks) - 1):
             raise ConfigError(f"part_visible has shape {tuple(part_visible.shape)}, expected "
                               f"({embeddings.shape[0]}, {len(chunks) - 1})")
-        vis = part_visible.to(embeddings.dtype)
+        vis = part_visible.float()
         d2 = pairwise_distance(chunks[0], metric="sqeuclidean")
         for k, chunk in enumerate(chunks[1:]):
             both = vis[:, k:k + 1] * vis[:, k][None, :]

@@ -147,3 +147,16 @@ def test_joint_loss_pose_triplet_reads_segments_and_visibility():
     total, parts = JointLoss([LossTerm("pose_triplet", "joint", 1.0, "metric")], 2)(out, POSE_IDS)
     expected = PoseConstrainedTripletLoss(0.3)(POSE, POSE_IDS, [1, 1], POSE_VIS).item()
     assert total.item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_losses_run_in_float32_under_bf16_inputs():
+    torch.manual_seed(0)
+    emb = torch.randn(8, 64) * 10 + 100  # large offset: bf16 |x|^2 - 2xy cancellation would be badly off
+    ids = torch.arange(4).repeat_interleave(2)
+    ref = BatchHardTripletLoss()(emb.bfloat16().float(), ids)
+    low = BatchHardTripletLoss()(emb.bfloat16(), ids)
+    assert low.dtype == torch.float32 and low.item() == pytest.approx(ref.item(), rel=1e-4)
+    logits = torch.randn(8, 5)
+    ce = CrossEntropyLabelSmooth(5)(logits.bfloat16(), ids)
+    assert ce.dtype == torch.float32
+    assert ce.item() == pytest.approx(CrossEntropyLabelSmooth(5)(logits.bfloat16().float(), ids).item(), rel=1e-6)
