@@ -461,3 +461,84 @@ def test_st_joint_factors(images):
     np.testing.assert_allclose(widths[2], joint[order])
     labels = [t.get_text() for t in factors_ax.get_yticklabels()]
     assert labels[0] == f"#1 g{order[0]} (vis #2) \u2713"  # g1: a true match lifted over g0
+
+
+# --------------------------------------------------------------------------- the real models (tiny widths)
+
+
+@pytest.fixture(scope="module")
+def real():
+    from reidlab.models import create_model
+
+    torch.manual_seed(0)
+    kw = dict(backbone="resnet18", backbone_width=0.125)
+    models = {name: create_model(name, 10, **kw).eval() for name in ("pfn", "mgwp", "lgeu")}
+    models["jlpose"] = create_model("jlpose", 10, backbone_width=0.125).eval()
+    g = torch.Generator().manual_seed(2)
+    x, y = torch.randn(3, 128, 64, generator=g), torch.randn(3, 128, 64, generator=g)
+    kp = np.zeros((18, 3), np.float32)
+    kp[:, 0] = np.linspace(16, 48, 18)
+    kp[:, 1] = np.linspace(8, 120, 18)
+    kp[:, 2] = 1
+    return models, x, y, kp
+
+
+def test_pfn_identity_head_and_state_untouched(real):
+    models, x, _, _ = real
+    pfn = models["pfn"]
+    before = {k: v.clone() for k, v in pfn.state_dict().items()}
+    r = viz.identity_cam(pfn, x)
+    assert r.head == "global5"  # global4 reads layer3, so it cannot be explained at layer4
+    with pytest.raises(viz.CamError, match="no gradient of the target reaches the target layer.*layer4"):
+        viz.identity_cam(pfn, x, head="global4")
+    after = pfn.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # BN running stats included
+    assert not pfn.training and all(p.grad is None for p in pfn.parameters())
+
+
+def test_pfn_part_maps(real):
+    models, x, y, _ = real
+    pfn = models["pfn"]
+    r = viz.part_cams(pfn, x, y)
+    assert r.labels == pfn.names == ["global4", "global5"] + [f"part{k}" for k in range(1, 7)]
+    assert not r.cams[0].any()  # global4: no evidence at layer4 -> all-zero map, not an error
+    ex = [pfn.explain(t[None])["part_features"][0] for t in (x, y)]
+    np.testing.assert_allclose(r.scores, torch.cosine_similarity(ex[0], ex[1], dim=1).numpy(), rtol=1e-4)
+    rows = np.arange(128)
+    band = rows * 6 // 128
+    lit = 0
+    for k in range(6):
+        cam = r.cams[2 + k]
+        if cam.any():
+            lit += 1
+            assert cam[band == k].mean() > 3 * cam[band != k].mean(), k
+    assert lit >= 3
+    assert_nontrivial(viz.gradcam_parts(pfn, x, y), panels=9)
+
+
+def test_jlpose_part_maps_stay_in_their_boxes(real):
+    models, x, y, kp = real
+    jl = models["jlpose"]
+    r = viz.part_cams(jl, x, keypoints=kp)
+    assert r.labels == ["head", "trunk", "lower limb"] and r.source == "segments"
+    boxes = jl.explain(x[None], keypoints=torch.from_numpy(kp)[None])["part_boxes"][0].numpy()
+    np.testing.assert_allclose(r.boxes, boxes)
+    for k in range(3):
+        x1, y1, x2, y2 = boxes[k].astype(int)
+        inside = np.zeros((128, 64), bool)
+        inside[y1:y2, x1:x2] = True
+        if r.cams[k].any():
+            assert r.cams[k][inside].mean() > 2 * r.cams[k][~inside].mean(), k
+    assert_nontrivial(viz.gradcam_similarity(jl, x, y, query_keypoints=kp, gallery_keypoints=kp), panels=4)
+
+
+def test_mgwp_and_lgeu_attention_figures(real):
+    models, x, y, _ = real
+    assert_nontrivial(viz.plot_tsa_maps(models["mgwp"], x), panels=1 + 4 + 1)
+    assert_nontrivial(viz.plot_nonlocal_affinity(models["mgwp"], x), panels=3)
+    assert_nontrivial(viz.gradcam_parts(models["mgwp"], x), panels=7)
+    assert_nontrivial(viz.plot_lgeu_weights(models["lgeu"], x), panels=4)
+    r = viz.part_cams(models["lgeu"], x)
+    assert r.source == "part_weights" and len(r.labels) == 4
+    v = models["lgeu"].explain(x[None])["part_weights"][0]
+    np.testing.assert_allclose(r.scores, v.mean(dim=1).numpy(), rtol=1e-5)

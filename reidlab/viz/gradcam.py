@@ -105,21 +105,23 @@ class SimilarityTarget:
 
 
 class PartTarget:
-    """Target on part ``part`` of a flattened ``[P * D]`` part output: the cosine similarity
-    of that part's ``[D]`` slice with the same part of a reference image (``reference``
-    ``[P, D]``), or -- without a reference -- the slice's mean (for LGEU's sigmoid part
-    weights: how strongly the branch boosts its channels) or L2 norm (``reduce="norm"``:
-    how strongly the part responds)."""
+    """Target on one part: the part is ``output[index]`` of one image's 1-D part output
+    (``index`` a slice or index tensor). With a ``reference`` (the same part of another
+    image, fixed) the target is their cosine similarity -- which pixels make this part
+    match; without, the part's L2 norm (``reduce="norm"``: how strongly the part responds)
+    or its mean (``reduce="mean"``, for LGEU's sigmoid part weights: how much the branch
+    boosts its channels)."""
 
-    def __init__(self, part: int, n_parts: int, reference: Optional[Tensor] = None,
+    def __init__(self, index: Union[slice, Tensor], reference: Optional[Tensor] = None,
                  reduce: Literal["norm", "mean"] = "norm") -> None:
-        self.part, self.n_parts, self.reduce = int(part), int(n_parts), reduce
-        self.reference = None if reference is None else reference.detach().reshape(n_parts, -1)
+        self.index = index
+        self.reduce = reduce
+        self.reference = None if reference is None else reference.detach().flatten()
 
     def __call__(self, output: Tensor) -> Tensor:
-        piece = output.reshape(self.n_parts, -1)[self.part]
+        piece = output.flatten()[self.index]
         if self.reference is not None:
-            return F.cosine_similarity(piece, self.reference[self.part].to(piece), dim=-1)
+            return F.cosine_similarity(piece, self.reference.to(piece), dim=-1)
         return piece.mean() if self.reduce == "mean" else piece.norm()
 
 
@@ -169,14 +171,29 @@ def _run_output(model: nn.Module, images: Tensor, keypoints: Optional[Tensor], o
                               f"choose one of {sorted(logits)}")
         return logits[head]
     if output == "parts":
-        model.eval()
-        ex = model.explain(images, keypoints=kp)
+        ex = explain_with_grad(model, images, kp)
         key = "part_features" if "part_features" in ex else "part_weights"
         if key not in ex:
             raise ConfigError(f"{type(model).__name__}.explain() gives neither 'part_features' nor "
                               "'part_weights'; per-part Grad-CAM needs a part model (pfn, pcb, mgwp, lgeu, jlpose)")
         return ex[key].flatten(1)
     raise ConfigError(f"output={output!r}: expected 'feature', 'logits', 'parts' or a callable")
+
+
+def explain_with_grad(model: nn.Module, images: Tensor, keypoints: Optional[Tensor] = None) -> dict[str, Tensor]:
+    """``model.explain()`` in eval mode but differentiable.
+
+    reidlab models wrap ``explain`` in a decorator that switches to eval mode and disables
+    gradients (``functools.wraps`` keeps the undecorated function as ``__wrapped__``); here
+    the undecorated body runs in eval mode with gradients enabled. Models without a
+    wrapped ``explain`` are called as they are. Modes are restored by the caller.
+    """
+    raw = getattr(type(model).explain, "__wrapped__", None)
+    model.eval()
+    with torch.enable_grad():
+        if raw is not None:
+            return raw(model, images, keypoints=keypoints)
+        return model.explain(images, keypoints=keypoints)
 
 
 class _Adapter(nn.Module):
@@ -233,7 +250,7 @@ def _target_layers(model: nn.Module, target_layers: Optional[Sequence[nn.Module]
 def compute_cam(model: nn.Module, images: Tensor, targets: Sequence[Callable[[Tensor], Tensor]], *,
                 output: OutputKind = "feature", head: Optional[str] = None, method: str = "gradcam",
                 target_layers: Optional[Sequence[nn.Module]] = None, keypoints: Optional[Tensor] = None,
-                eigen_smooth: bool = False) -> np.ndarray:
+                eigen_smooth: bool = False, strict: bool = True) -> np.ndarray:
     """Class-activation maps of ``images`` for the given targets, via ``pytorch_grad_cam``.
 
     Args:
@@ -247,6 +264,9 @@ def compute_cam(model: nn.Module, images: Tensor, targets: Sequence[Callable[[Te
         method: a name of :data:`CAM_METHODS`.
         target_layers: layers to hook; default ``model.cam_target_layers()``.
         keypoints: ``[B, 18, 3]`` (or ``[1, 18, 3]``) landmarks for models that need them.
+        strict: raise :class:`CamError` for a constant map (the target's weighted activations
+            are <= 0 everywhere: no positive evidence at this layer). ``False`` returns such
+            maps as all-zero instead (the figure functions do, and say so in the panel).
 
     Returns:
         float32 maps ``[B, H, W]``, each min-max scaled to [0, 1] by the package.
@@ -254,7 +274,8 @@ def compute_cam(model: nn.Module, images: Tensor, targets: Sequence[Callable[[Te
 
     Raises:
         ConfigError: unknown method, missing target layers, wrong output/head.
-        CamError: the package returned no map, a wrong shape, non-finite or constant maps.
+        CamError: no gradient reaches the target layers (the output does not depend on
+            them), a wrong shape, non-finite maps, or (``strict``) a constant map.
     """
     cls = cam_class(method)
     layers = _target_layers(model, target_layers)
@@ -276,12 +297,33 @@ def compute_cam(model: nn.Module, images: Tensor, targets: Sequence[Callable[[Te
                      else contextlib.nullcontext())
             with quiet:
                 maps = cam(input_tensor=x, targets=list(targets), eigen_smooth=eigen_smooth)
+        except Exception as exc:
+            if getattr(cam, "uses_gradients", True) and not cam.activations_and_grads.gradients:
+                raise _no_gradient(model, layers, method) from exc
+            raise
         finally:
+            no_grads = getattr(cam, "uses_gradients", True) and not cam.activations_and_grads.gradients
             cam.activations_and_grads.release()
-    return _checked(maps, tuple(x.shape), method)
+        if no_grads:
+            raise _no_gradient(model, layers, method)
+    return _checked(maps, tuple(x.shape), method, strict)
 
 
-def _checked(maps, shape: tuple[int, ...], method: str) -> np.ndarray:
+def _no_gradient(model: nn.Module, layers: Sequence[nn.Module], method: str) -> CamError:
+    names = {id(m): n for n, m in model.named_modules()}
+    where = ", ".join(names.get(id(m), type(m).__name__) or "model" for m in layers)
+    return CamError(f"method={method!r}: no gradient of the target reaches the target layer(s) {where}: the "
+                    "explained output does not depend on them (e.g. PFN's 'global4' head reads layer3); choose "
+                    "another head/part or pass target_layers")
+
+
+def is_flat(maps: np.ndarray) -> np.ndarray:
+    """``[B]`` True where a map ``[B, H, W]`` is constant (no positive evidence)."""
+    flat = np.asarray(maps).reshape(len(maps), -1)
+    return (flat.max(axis=1) - flat.min(axis=1)) <= 1e-6
+
+
+def _checked(maps, shape: tuple[int, ...], method: str, strict: bool = True) -> np.ndarray:
     b, _, h, w = shape
     if maps is None or not isinstance(maps, np.ndarray) or maps.shape != (b, h, w):
         got = None if maps is None else getattr(maps, "shape", type(maps).__name__)
@@ -289,12 +331,14 @@ def _checked(maps, shape: tuple[int, ...], method: str) -> np.ndarray:
                        "check that the target layers are used by the forward pass")
     if not np.isfinite(maps).all():
         raise CamError(f"method={method!r}: the map contains NaN/inf (non-finite gradients or activations)")
-    flat = maps.reshape(b, -1)
-    if np.any(flat.max(axis=1) - flat.min(axis=1) <= 1e-6):
-        raise CamError(f"method={method!r}: the map is constant (no gradient of the target reaches the "
-                       "target layers, or it is negative everywhere); try another method, e.g. 'eigencam', "
-                       "or other target_layers")
-    return maps.astype(np.float32)
+    flat = is_flat(maps)
+    if strict and flat.any():
+        raise CamError(f"method={method!r}: the map is constant (the target's weighted activations are <= 0 "
+                       "everywhere: no positive evidence at the target layers); try another method, e.g. "
+                       "'eigencam' or 'layercam', other target_layers, or strict=False")
+    maps = maps.astype(np.float32)
+    maps[flat] = 0.0
+    return maps
 
 
 def _kp_batch(keypoints, device) -> Optional[Tensor]:
@@ -304,6 +348,11 @@ def _kp_batch(keypoints, device) -> Optional[Tensor]:
     if kp.dim() == 2:
         kp = kp.unsqueeze(0)
     return kp.to(device)
+
+
+def _flat_note(cam: np.ndarray) -> str:
+    """Panel-title note for an all-zero map."""
+    return "\n(no positive evidence)" if bool(is_flat(cam[None])[0]) else ""
 
 
 @torch.no_grad()
@@ -327,11 +376,33 @@ class IdentityCam:
     predicted: int
 
 
+def _first_reaching_head(model: nn.Module, x: Tensor, kp: Optional[Tensor], layers: list[nn.Module]) -> Optional[str]:
+    """The first logits head whose value depends on the target layers (PFN's first head,
+    ``global4``, reads layer3 and would give no Grad-CAM at layer4)."""
+    acts: list[Tensor] = []
+    hooks = [m.register_forward_hook(lambda _m, _i, o: acts.append(o)) for m in layers]
+    try:
+        with preserved_state(model), torch.enable_grad():
+            _frozen_eval_layers(model)
+            out = model(x, keypoints=kp) if kp is not None else model(x)
+            acts = [a for a in acts if isinstance(a, Tensor) and a.requires_grad]
+            for name, lg in out.get("logits", {}).items():
+                if acts and any(g is not None for g in torch.autograd.grad(
+                        lg[0].max(), acts, retain_graph=True, allow_unused=True)):
+                    return name
+    finally:
+        for h in hooks:
+            h.remove()
+    return None
+
+
 def identity_cam(model: nn.Module, image: Tensor, target_class: Optional[int] = None,
                  head: Optional[str] = None, method: str = "gradcam", *, keypoints=None,
-                 target_layers: Optional[Sequence[nn.Module]] = None) -> IdentityCam:
-    """Grad-CAM of one identity logit. ``head=None`` takes the first logits head;
-    ``target_class=None`` the predicted (arg-max) identity. See :func:`gradcam_identity`."""
+                 target_layers: Optional[Sequence[nn.Module]] = None, strict: bool = False) -> IdentityCam:
+    """Grad-CAM of one identity logit. ``head=None`` takes the first logits head that
+    depends on the target layers; ``target_class=None`` the predicted (arg-max) identity.
+    A map without positive evidence is all-zero (``strict=True`` raises). See
+    :func:`gradcam_identity`."""
     cam_class(method)  # fail fast on a bad name
     x = as_batch(image).to(model_device(model))
     kp = _kp_batch(keypoints, x.device)
@@ -343,7 +414,7 @@ def identity_cam(model: nn.Module, image: Tensor, target_class: Optional[int] = 
         raise ConfigError(f"{type(model).__name__}: training-mode output has no 'logits'; "
                           "identity Grad-CAM needs a model with classifier heads")
     if head is None:
-        head = next(iter(logits))
+        head = _first_reaching_head(model, x, kp, _target_layers(model, target_layers)) or next(iter(logits))
     if head not in logits:
         raise ConfigError(f"head={head!r}: not a logits head of {type(model).__name__}; choose one of {sorted(logits)}")
     row = logits[head][0]
@@ -352,7 +423,7 @@ def identity_cam(model: nn.Module, image: Tensor, target_class: Optional[int] = 
     if not 0 <= c < row.numel():
         raise ConfigError(f"target_class={target_class}: head {head!r} has {row.numel()} classes (0..{row.numel() - 1})")
     maps = compute_cam(model, x, [LogitTarget(c)], output="logits", head=head, method=method,
-                       target_layers=target_layers, keypoints=kp)
+                       target_layers=target_layers, keypoints=kp, strict=strict)
     return IdentityCam(maps[0], head, c, float(row[c]), float(row.softmax(-1)[c]), predicted)
 
 
@@ -365,7 +436,8 @@ def gradcam_identity(model: nn.Module, image: Tensor, target_class: Optional[int
         model: a reidlab model with classifier heads (training-mode ``out["logits"]``).
         image: one normalised image ``[3, H, W]``.
         target_class: identity index of the head (train labels ``0..N-1``); ``None`` = predicted.
-        head: name in ``out["logits"]`` (e.g. PFN's ``"global4"``); ``None`` = the first one.
+        head: name in ``out["logits"]`` (e.g. PFN's ``"global5"``); ``None`` = the first head
+            that depends on the target layers.
         method: Grad-CAM method name (:data:`CAM_METHODS`).
         keypoints: ``[18, 3]`` landmarks for jlpose.
         alpha: heat-map opacity of the overlay.
@@ -378,7 +450,7 @@ def gradcam_identity(model: nn.Module, image: Tensor, target_class: Optional[int
     axes = fig.subplots(1, 2)
     show_image(axes[0], img, "image")
     which = "predicted" if r.target_class == r.predicted else f"predicted {r.predicted}"
-    show_image(axes[1], overlay(img, r.cam, alpha), f"{method}: id {r.target_class}\n({which})")
+    show_image(axes[1], overlay(img, r.cam, alpha), f"{method}: id {r.target_class}\n({which})" + _flat_note(r.cam))
     fig.suptitle(f"head '{r.head}': logit {r.logit:.2f}, p={r.probability:.2f}", fontsize=9)
     return fig
 
@@ -397,12 +469,12 @@ class SimilarityCam:
 
 def similarity_cams(model: nn.Module, query_image: Tensor, gallery_image: Tensor, method: str = "gradcam", *,
                     query_keypoints=None, gallery_keypoints=None,
-                    target_layers: Optional[Sequence[nn.Module]] = None) -> SimilarityCam:
+                    target_layers: Optional[Sequence[nn.Module]] = None, strict: bool = False) -> SimilarityCam:
     """Grad-CAM of the cosine similarity of two test features, in both directions.
 
     The query map explains ``cos(f(query), f(gallery))`` with ``f(gallery)`` held fixed, the
     gallery map the same with the roles swapped. ``f`` is the eval-mode test feature (no
-    flip augmentation).
+    flip augmentation). A map without positive evidence is all-zero (``strict=True`` raises).
     """
     cam_class(method)
     device = model_device(model)
@@ -411,7 +483,7 @@ def similarity_cams(model: nn.Module, query_image: Tensor, gallery_image: Tensor
     qk, gk = _kp_batch(query_keypoints, device), _kp_batch(gallery_keypoints, device)
     fq, fg = _embed(model, q, qk)[0], _embed(model, g, gk)[0]
     sim = float(F.cosine_similarity(fq, fg, dim=-1))
-    common = dict(output="feature", method=method, target_layers=target_layers)
+    common = dict(output="feature", method=method, target_layers=target_layers, strict=strict)
     cq = compute_cam(model, q, [SimilarityTarget(fg)], keypoints=qk, **common)[0]
     cg = compute_cam(model, g, [SimilarityTarget(fq)], keypoints=gk, **common)[0]
     return SimilarityCam(cq, cg, sim)
@@ -434,8 +506,8 @@ def gradcam_similarity(model: nn.Module, query_image: Tensor, gallery_image: Ten
     axes = fig.subplots(1, 4)
     show_image(axes[0], qi, labels[0])
     show_image(axes[1], gi, labels[1])
-    show_image(axes[2], overlay(qi, r.query_cam, alpha), f"{labels[0]} map")
-    show_image(axes[3], overlay(gi, r.gallery_cam, alpha), f"{labels[1]} map")
+    show_image(axes[2], overlay(qi, r.query_cam, alpha), f"{labels[0]} map" + _flat_note(r.query_cam))
+    show_image(axes[3], overlay(gi, r.gallery_cam, alpha), f"{labels[1]} map" + _flat_note(r.gallery_cam))
     fig.suptitle(f"{method} of the cosine similarity = {r.similarity:.3f}", fontsize=10)
     return fig
 
@@ -445,7 +517,8 @@ def gradcam_similarity(model: nn.Module, query_image: Tensor, gallery_image: Ten
 
 @dataclass
 class PartCams:
-    """Result of :func:`part_cams`: maps ``[P, H, W]``, per-part scores, labels and boxes."""
+    """Result of :func:`part_cams`: maps ``[P, H, W]``, per-part target values, labels,
+    where the parts came from, and jlpose's boxes ``[3, 4]`` (or None)."""
 
     cams: np.ndarray
     scores: np.ndarray
@@ -454,21 +527,95 @@ class PartCams:
     boxes: Optional[np.ndarray] = None
 
 
+@dataclass
+class _PartSpec:
+    output: OutputKind
+    index: list[Union[slice, Tensor]]
+    labels: list[str]
+    source: str
+    reduce: str
+    layers: Optional[list[nn.Module]]
+    boxes: Optional[np.ndarray]
+
+
+def _part_spec(model: nn.Module, x: Tensor, kp: Optional[Tensor]) -> _PartSpec:
+    """Where the parts of ``model`` are and how to differentiate them (see :func:`part_cams`)."""
+    name = type(model).__name__
+    with preserved_state(model), torch.no_grad():
+        model.eval()
+        ex = model.explain(x, keypoints=kp)
+    boxes = ex.get("part_boxes")
+    boxes = None if boxes is None else boxes[0].detach().cpu().numpy()
+    source = "part_features" if "part_features" in ex else (
+        "part_weights" if "part_weights" in ex and ex["part_weights"].shape[-1] > 2 else None)
+    if source is not None:
+        parts = ex[source][0]
+        n, d = parts.shape
+        index: list[Union[slice, Tensor]] = [slice(p * d, (p + 1) * d) for p in range(n)]
+        names = list(getattr(model, "names", None) or [])
+        if source == "part_features" and len(names) == n and all(isinstance(v, str) for v in names):
+            labels = names  # e.g. PFN: global4, global5, part1..part6
+        else:
+            labels = [f"part {p + 1}" for p in range(n)]
+        reduce = "mean" if source == "part_weights" else "norm"
+        with preserved_state(model):
+            probe = _run_output(model, x.detach().clone().requires_grad_(True), kp, "parts", None)
+        if probe.requires_grad:
+            return _PartSpec("parts", index, labels, source, reduce, None, boxes)
+        if source == "part_features":  # explain() without gradients: parts as slices of the test feature
+            found = _locate_slices(_embed(model, x, kp)[0], parts)
+            if found is not None:
+                return _PartSpec("feature", found, labels, source, reduce, None, boxes)
+        raise CamError(f"{name}: explain()['{source}'] carries no gradient and the parts are not slices of the "
+                       "test feature; per-part Grad-CAM needs one of the two")
+    segments = getattr(model, "segments", None)
+    if boxes is not None and segments is not None and len(segments) == 1 + len(POSE_PART_NAMES):
+        # jlpose: test feature = [global | head | trunk | lower limb] (model.segments); the local
+        # branches start from conv4_x, so hook it (the default target layer is the global branch's).
+        edges = np.cumsum([0, *segments]).tolist()
+        index = [slice(edges[k], edges[k + 1]) for k in range(1, len(edges) - 1)]
+        lower = getattr(getattr(model, "backbone", None), "lower", None)
+        return _PartSpec("feature", index, list(POSE_PART_NAMES), "segments", "norm",
+                         [lower] if isinstance(lower, nn.Module) else None, boxes)
+    raise ConfigError(f"{name}: no parts to explain (explain() gives no 'part_features'/'part_weights' and the "
+                      "model has no pose segments); per-part Grad-CAM needs pfn, pcb, mgwp, lgeu or jlpose")
+
+
+def _locate_slices(feature: Tensor, parts: Tensor) -> Optional[list[slice]]:
+    """Slices of ``feature [F]`` equal to each row of ``parts [P, D]``, or None if one is missing."""
+    p, d = parts.shape
+    if feature.numel() < d:
+        return None
+    windows = feature.unfold(0, d, 1)  # [F - D + 1, D]
+    out = []
+    for i in range(p):
+        close = torch.isclose(windows, parts[i].to(windows)[None], rtol=1e-4, atol=1e-5).all(dim=1)
+        hits = torch.nonzero(close).flatten()
+        if hits.numel() == 0:
+            return None
+        out.append(slice(int(hits[0]), int(hits[0]) + d))
+    return out
+
+
 def part_cams(model: nn.Module, image: Tensor, other_image: Optional[Tensor] = None, method: str = "hirescam", *,
               keypoints=None, other_keypoints=None,
-              target_layers: Optional[Sequence[nn.Module]] = None) -> PartCams:
+              target_layers: Optional[Sequence[nn.Module]] = None, strict: bool = False) -> PartCams:
     """One Grad-CAM map per part of a part model.
 
-    Parts come from ``model.explain()``: ``"part_features"`` ``[1, P, D]`` (PFN/PCB stripes,
-    MGWP fused parts, jlpose head/trunk/lower-limb branches) or, when a model has none,
-    LGEU's ``"part_weights"`` ``[1, K, C]``. Target of part ``p`` (:class:`PartTarget`):
+    Parts: ``explain()["part_features"]`` ``[1, P, D]`` (PFN's 2 global features and 6
+    stripes, PCB's stripes, MGWP's fused parts); LGEU's ``"part_weights"`` ``[1, K, C]``
+    when a model has no part features; jlpose's head / trunk / lower-limb segments of the
+    test feature (``model.segments``, hooked at conv4_x where the local branches start).
+    They are differentiated through :func:`explain_with_grad`, or, if that carries no
+    gradient, as the slices of the test feature they are equal to.
 
-    * with ``other_image``: cosine similarity of part ``p`` of this image with part ``p`` of
-      the other image (fixed) -- which pixels make this part match;
-    * without: the L2 norm of part ``p``'s feature (how strongly the part responds), or for
-      LGEU's sigmoid part weights their mean (how much branch ``p`` boosts its channels).
-
-    ``scores`` holds the target values (cosine, norm or mean weight).
+    Target of part ``p`` (:class:`PartTarget`): with ``other_image``, the cosine similarity of
+    this image's part ``p`` with the other image's part ``p`` (fixed) -- which pixels make
+    this part match; without, the part's L2 norm (how strongly it responds), or for LGEU's
+    sigmoid weights their mean (how much branch ``p`` boosts its channels). ``scores`` holds
+    these target values. A part without positive evidence at the target layer (e.g. PFN's
+    ``global4``, read from layer3, at the default layer4) gets an all-zero map
+    (``strict=True`` raises instead).
 
     The default method is ``"hirescam"`` (gradient x activation, element-wise): plain
     Grad-CAM averages the gradient over the whole map before weighting the channels, so a
@@ -479,76 +626,23 @@ def part_cams(model: nn.Module, image: Tensor, other_image: Optional[Tensor] = N
     device = model_device(model)
     x = as_batch(image).to(device)
     kp = _kp_batch(keypoints, device)
-    with preserved_state(model), torch.no_grad():
-        model.eval()
-        ex = model.explain(x, keypoints=kp)
-    source = "part_features" if "part_features" in ex else "part_weights" if "part_weights" in ex else None
-    if source is None:
-        raise ConfigError(f"{type(model).__name__}.explain() gives no 'part_features' or 'part_weights'; "
-                          "per-part Grad-CAM needs a part model (pfn, pcb, mgwp, lgeu, jlpose)")
-    parts = ex[source][0]
-    n = parts.shape[0]
-    reference = None
-    if other_image is not None:
-        o = as_batch(other_image, "other_image").to(device)
-        ok = _kp_batch(other_keypoints, device)
+    spec = _part_spec(model, x, kp)
+
+    def values(img: Tensor, k: Optional[Tensor]) -> Tensor:
         with preserved_state(model), torch.no_grad():
-            model.eval()
-            reference = model.explain(o, keypoints=ok)[source][0]
-    reduce = "mean" if source == "part_weights" else "norm"
-    targets = [PartTarget(p, n, reference, reduce) for p in range(n)]
-    scores = np.array([float(t(parts.flatten())) for t in targets])
-    output = _parts_output(model, x, kp, source, parts)
-    maps = compute_cam(model, x.expand(n, -1, -1, -1), targets, output=output, method=method,
-                       target_layers=target_layers, keypoints=kp)
-    boxes = ex.get("part_boxes")
-    boxes = None if boxes is None else boxes[0].detach().cpu().numpy()
-    names = list(getattr(model, "names", None) or [])
-    if boxes is not None and n == len(POSE_PART_NAMES):
-        labels = list(POSE_PART_NAMES)
-    elif source == "part_features" and len(names) == n and all(isinstance(s, str) for s in names):
-        labels = names  # e.g. PFN: global4, global5, part1..part6
-    else:
-        labels = [f"part {p + 1}" for p in range(n)]
-    return PartCams(maps, scores, labels, source, boxes)
+            return _run_output(model, img, k, spec.output, None)[0].detach()
 
-
-def _parts_output(model: nn.Module, x: Tensor, kp: Optional[Tensor], source: str, parts: Tensor) -> OutputKind:
-    """How to get a differentiable ``[B, P * D]`` part output.
-
-    ``explain()`` may run without gradients (its contract does not need them). Then the
-    parts are found as slices of the eval-mode test feature (PFN/PCB/MGWP concatenate their
-    part features into it), and those slices are used instead.
-    """
-    with preserved_state(model), torch.enable_grad():
-        probe = _run_output(model, x.detach().clone().requires_grad_(True), kp, "parts", None)
-    if probe.requires_grad:
-        return "parts"
-    if source == "part_features":
-        feature = _embed(model, x, kp)[0]
-        index = _locate_slices(feature, parts)
-        if index is not None:
-            def sliced(m: nn.Module, images: Tensor, keypoints: Optional[Tensor]) -> Tensor:
-                return _run_output(m, images, keypoints, "feature", None)[:, index]
-            return sliced
-    raise CamError(f"{type(model).__name__}: explain()['{source}'] carries no gradient and the parts are not "
-                   "slices of the test feature; per-part Grad-CAM needs one of the two")
-
-
-def _locate_slices(feature: Tensor, parts: Tensor) -> Optional[Tensor]:
-    """Indices into ``feature [F]`` holding ``parts [P, D]`` (each a contiguous slice), or None."""
-    p, d = parts.shape
-    if feature.numel() < d:
-        return None
-    windows = feature.unfold(0, d, 1)  # [F - D + 1, D]
-    index = []
-    for i in range(p):
-        close = torch.isclose(windows, parts[i].to(windows)[None], rtol=1e-4, atol=1e-5).all(dim=1)
-        hits = torch.nonzero(close).flatten()
-        if hits.numel() == 0:
-            return None
-        index.append(torch.arange(int(hits[0]), int(hits[0]) + d))
-    return torch.cat(index).to(feature.device)
+    mine = values(x, kp)
+    other = None
+    if other_image is not None:
+        other = values(as_batch(other_image, "other_image").to(device), _kp_batch(other_keypoints, device))
+    targets = [PartTarget(ix, None if other is None else other[ix], spec.reduce) for ix in spec.index]
+    scores = np.array([float(t(mine)) for t in targets])
+    n = len(targets)
+    layers = target_layers if target_layers is not None else spec.layers
+    maps = compute_cam(model, x.expand(n, -1, -1, -1), targets, output=spec.output, method=method,
+                       target_layers=layers, keypoints=kp, strict=strict)
+    return PartCams(maps, scores, spec.labels, spec.source, spec.boxes)
 
 
 def gradcam_parts(model: nn.Module, image: Tensor, other_image: Optional[Tensor] = None, method: str = "hirescam", *,
@@ -571,13 +665,14 @@ def gradcam_parts(model: nn.Module, image: Tensor, other_image: Optional[Tensor]
         for b, name, c in zip(r.boxes, POSE_PART_NAMES, _POSE_COLORS):
             draw_box(axes[0], b, c, name)
     else:  # stripes / parts / LGEU parts are equal horizontal bands, top to bottom
-        stripes = sum(1 for s in r.labels if s.startswith("part"))
+        stripes = sum(1 for v in r.labels if v.startswith("part"))
         if stripes > 1:
             draw_stripes(axes[0], h, w, stripes)
     what = "cos" if other_image is not None else ("mean w" if r.source == "part_weights" else "|f|")
     for p in range(n):
-        show_image(axes[p + 1], overlay(img, r.cams[p], alpha), f"{r.labels[p]}\n{what}={r.scores[p]:.2f}", fontsize=7)
-        if r.boxes is not None and p < len(r.boxes):
+        show_image(axes[p + 1], overlay(img, r.cams[p], alpha),
+                   f"{r.labels[p]}\n{what}={r.scores[p]:.2f}" + _flat_note(r.cams[p]), fontsize=7)
+        if r.boxes is not None and r.source == "segments":
             draw_box(axes[p + 1], r.boxes[p], _POSE_COLORS[p % 3])
     target = "similarity to the other image's part" if other_image is not None else "part response"
     fig.suptitle(f"{method} per part ({target})", fontsize=9)
