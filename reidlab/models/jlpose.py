@@ -143,6 +143,9 @@ def roi_max_pool(fmap: Tensor, boxes: Tensor, image_size: tuple[int, int],
     scaled = boxes * boxes.new_tensor([sx, sy, sx, sy])
     scaled = torch.minimum(scaled, boxes.new_tensor([fw - 1, fh - 1, fw - 1, fh - 1]))
     rois = torch.cat([torch.arange(b, device=fmap.device, dtype=boxes.dtype)[:, None], scaled], 1)
+    if fmap.dtype in (torch.bfloat16, torch.float16) and fmap.device.type == "cpu":
+        # torchvision's CPU roi_pool has no bf16/fp16 kernel; max pooling is exact in fp32.
+        return roi_pool(fmap.float(), rois.float(), output_size, spatial_scale=1.0).to(fmap.dtype)
     return roi_pool(fmap, rois.to(fmap.dtype), output_size, spatial_scale=1.0)
 
 
