@@ -141,7 +141,7 @@ def test_part_pooling_by_hand():
     # 5 rows into 2 parts: rows 0-2 and 3-4 (floor(i * K / H))
     y = torch.arange(5.0).view(1, 1, 5, 1)
     assert part_avg_pool(y, 2).flatten().tolist() == [1.0, 3.5]
-    with pytest.raises(ValueError, match="height 3 is smaller than the number of parts 4"):
+    with pytest.raises(ConfigError, match="height 3 is smaller than the number of parts 4"):
         part_avg_pool(torch.zeros(1, 1, 3, 2), 4)
 
 

@@ -166,7 +166,7 @@ class JLPose(ReIDModel):
     """Pose-guided joint-loss network (joint-loss paper Sec. III, Fig. 2, Tables I-II).
 
     * Backbone: :class:`~reidlab.models.backbones.InceptionJLBackbone` (Table I), trained
-      from scratch; input 219x103 in the paper (any size >= 128x64 works).
+      from scratch; input 219x103 in the paper (any size from about 96x48 works).
     * Global branch: conv5_x..conv9_x -> average pool (1280) -> fc 256.
     * Local branches (``local_branches``): the head / trunk / lower-limb boxes from
       :func:`part_boxes_from_keypoints` are RoI-max-pooled on conv4_x to ``roi_size``
@@ -182,6 +182,9 @@ class JLPose(ReIDModel):
       (:class:`reidlab.losses.PoseConstrainedTripletLoss`, using ``aux["pose_segments"]`` and
       ``aux["part_visible"]``); the paper's weight ratios 1:0.5, 1:1, 0.5:1 are JointLoss's
       ``(id_weight, metric_weight)``.
+
+    ``segments`` gives the concatenation's widths ``[256, 64, 128, 128]`` (``[256]`` without
+    local branches); plots and Grad-CAM use it.
 
     Test feature: the 576-d concatenation (no dropout). ``keypoints=None`` makes every part
     fall back to its pre-defined region (as if no landmark was detected).

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from reidlab.errors import ConfigError
+
 # ------------------------------------------------------------------------ part pooling
 
 
@@ -16,10 +18,10 @@ def part_row_index(height: int, parts: int, device=None) -> Tensor:
 
     When ``H`` is a multiple of ``K`` this is LGEU's Eq. (3) (``ceil(i / Delta)`` with
     1-based ``i``, ``Delta = H / K``) and PCB's equal stripes; otherwise stripes differ by at
-    most one row. Requires ``H >= K``.
+    most one row. Requires ``H >= K`` (else :class:`ConfigError`).
     """
     if height < parts:
-        raise ValueError(f"feature map height {height} is smaller than the number of parts {parts}: "
+        raise ConfigError(f"feature map height {height} is smaller than the number of parts {parts}: "
                          "use larger input images or fewer parts")
     return torch.div(torch.arange(height, device=device) * parts, height, rounding_mode="floor")
 

@@ -38,8 +38,11 @@ class PFN(ResNetReIDModel):
     feature's BN output (BNNeck convention) — ``(2 + 6) * 512 = 4096`` dims for the full
     model. (The flipped image's feature is concatenated by the feature extractor.)
 
+    ``names`` lists the features in concatenation order (used by plots and Grad-CAM).
+
     Ablations: ``branches="global"`` (only the global features), ``"local"`` (only the
-    stripes), ``"both"``; ``stage4_global=False`` drops the stage-4 (layer3) global feature.
+    stripes), ``"both"``; ``stage4_global=False`` drops the stage-4 (layer3) global feature (it has no effect with
+    ``branches="local"``, which has no global features).
     """
 
     OPTIONS = {

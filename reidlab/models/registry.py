@@ -109,8 +109,4 @@ def _ensure_loaded() -> None:
     import importlib
 
     for mod in ("baselines", "pfn", "mgwp", "lgeu", "jlpose"):
-        try:
-            importlib.import_module(f"reidlab.models.{mod}")
-        except ModuleNotFoundError as exc:  # a model file not written yet
-            if exc.name != f"reidlab.models.{mod}":
-                raise
+        importlib.import_module(f"reidlab.models.{mod}")
