@@ -250,3 +250,11 @@ def test_roi_max_pool_takes_the_max_inside_the_box():
     # image 64x32 -> map 8x4 (scale 1/8): box (0, 0)-(16, 24) px covers map cols 0-2, rows 0-3
     pooled = roi_max_pool(fmap, torch.tensor([[0.0, 0.0, 16.0, 24.0]]), (64, 32), (1, 1))
     assert pooled.item() == 5.0
+
+
+def test_roi_max_pool_accepts_bf16_maps_on_cpu():
+    fmap = torch.randn(2, 3, 8, 4)
+    boxes = torch.tensor([[0.0, 0.0, 16.0, 24.0], [8.0, 16.0, 32.0, 64.0]])
+    ref = roi_max_pool(fmap.bfloat16().float(), boxes, (64, 32), (2, 2))
+    low = roi_max_pool(fmap.bfloat16(), boxes, (64, 32), (2, 2))
+    assert low.dtype == torch.bfloat16 and torch.equal(low.float(), ref)
