@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from torch import Tensor, nn
+from torch import Tensor
 
 from reidlab.models.base import LossTerm
 from reidlab.models.common import (WIDTH_OPTION, ResNetReIDModel, check_int, contract, eval_mode,
