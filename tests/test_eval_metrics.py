@@ -48,11 +48,13 @@ def random_problem(seed, nq=120, ng=900, nid=40, structured=False):
 
 
 @pytest.mark.parametrize("structured", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("ap", ["standard", "market"])
-def test_equals_argsort_reference(structured, ap):
+def test_equals_argsort_reference(structured, ap, dtype):
     D, qp, gp, qc, gc = random_problem(1 + structured, structured=structured)
     qp[3] = -1  # junk query: skipped
-    res = rank_metrics(torch.from_numpy(D), qp, gp, qc, gc, max_rank=20, ap=ap, chunk_size=37)
+    D = torch.from_numpy(D).to(dtype).numpy().astype(np.float64)  # reference on the same (rounded) values
+    res = rank_metrics(torch.from_numpy(D).to(dtype), qp, gp, qc, gc, max_rank=20, ap=ap, chunk_size=37)
     cmc, aps, inps, nv = reference_metrics(D, qp, gp, qc, gc, max_rank=20, ap=ap)
     assert res.num_valid == nv and res.num_skipped == len(qp) - nv and res.num_skipped >= 1
     np.testing.assert_allclose(res.cmc, cmc, atol=1e-6)
@@ -66,6 +68,9 @@ def test_equals_argsort_reference(structured, ap):
 def test_ties_broken_by_gallery_index():
     D, qp, gp, qc, gc = random_problem(3)
     Dt = np.round(D * 8) / 8  # many exact ties between positives and negatives
+    res64 = rank_metrics(Dt, qp, gp, qc, gc)
+    _, aps64, _, _ = reference_metrics(Dt, qp, gp, qc, gc)
+    np.testing.assert_allclose(res64.all_ap, aps64, atol=1e-9)
     res = rank_metrics(Dt.astype(np.float32), qp, gp, qc, gc)
     cmc, aps, inps, _ = reference_metrics(Dt.astype(np.float32), qp, gp, qc, gc)
     np.testing.assert_allclose(res.all_ap, aps, atol=1e-9)
@@ -169,3 +174,10 @@ def test_multi_query_features_market_convention():
     torch.testing.assert_close(out, torch.tensor([[2.0, 1.0], [0.0, 3.0], [5.0, 5.0]]))  # no mq -> query kept
     out2 = multi_query_features(qf, q_pids, q_cams, mq, mq_pids, mq_cams, include_query=True)
     torch.testing.assert_close(out2[0], torch.tensor([5.0 / 3, 2.0 / 3]))
+
+
+def test_nan_distance_is_an_error():
+    D = np.zeros((3, 4), dtype=np.float32)
+    D[1, 2] = np.nan
+    with pytest.raises(ConfigError, match="NaN \\(query rows 0..2\\)"):
+        rank_metrics(D, [1, 1, 1], [1, 1, 2, 2], [0, 0, 0], [1, 1, 1, 1])

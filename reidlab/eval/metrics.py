@@ -26,11 +26,11 @@ Protocol (the field's convention, as in Market-1501 / DukeMTMC-reID / MSMT17 / C
   averaged over the repeats; AP and INP are always computed on the full ranking (as torchreid does).
 
 Speed: no full sort. For each query only the ranks of its positives are needed. Gallery items
-closer than the nearest positive are only counted; items between the nearest and the hardest
-positive are bucketed against the query's sorted positive distances (``torch.searchsorted``) and
-the negatives in each bucket counted; items farther than the hardest positive are never touched
-again. Rows where a negative's distance exactly equals a positive's are re-ranked with a stable
-sort, so the result is identical to the stable-argsort definition above.
+up to the hardest positive are compacted and bucketed against the query's sorted positive
+distances (one ``torch.searchsorted`` over exact (row, value) integer keys for float32) and the
+negatives in each bucket counted; items farther than the hardest positive are never touched
+again. Exact ties between a negative and a positive are resolved by gallery index afterwards, so
+the result is identical to the stable-argsort definition above.
 """
 
 from __future__ import annotations
@@ -96,6 +96,12 @@ class RankResult:
                 f"  (AP: {self.ap_kind}, CMC: {self.cmc_mode})")
 
 
+def _ordered_bits(v: torch.Tensor) -> torch.Tensor:
+    """float32 -> int64 in [0, 2^32) with the same order as the floats (no NaN; -0.0 == +0.0)."""
+    bits = (v + 0.0).view(torch.int32).to(torch.int64)
+    return torch.where(bits < 0, bits ^ 0x7FFFFFFF, bits) + (1 << 31)
+
+
 def _positive_ranks_chunk(D: torch.Tensor, qp: torch.Tensor, qc: torch.Tensor, g_pids: torch.Tensor,
                           g_cams: torch.Tensor, junk_cols: Optional[torch.Tensor],
                           g_sorted: torch.Tensor, u_pids: torch.Tensor, u_start: torch.Tensor,
@@ -106,90 +112,80 @@ def _positive_ranks_chunk(D: torch.Tensor, qp: torch.Tensor, qc: torch.Tensor, g
     """
     B, ng = D.shape
     dev = D.device
-    # gallery items sharing the query identity: a contiguous run of the pid-sorted gallery
     if u_pids.numel() == 0:
         return torch.zeros((B, 0), dtype=torch.int64, device=dev), torch.zeros(B, dtype=torch.int64, device=dev)
+    # gallery items sharing the query identity: a contiguous run of the pid-sorted gallery
     loc = torch.searchsorted(u_pids, qp).clamp_(max=u_pids.numel() - 1)
     has = (u_pids[loc] == qp) & (qp != -1)
     cnt = torch.where(has, u_count[loc], torch.zeros_like(loc))
     rows = torch.repeat_interleave(torch.arange(B, device=dev), cnt)
-    first = torch.cumsum(cnt, 0) - cnt
-    offs = torch.arange(rows.numel(), device=dev) - first[rows]
+    offs = torch.arange(rows.numel(), device=dev) - (torch.cumsum(cnt, 0) - cnt)[rows]
     cols = g_sorted[u_start[loc][rows] + offs]
+    flat_same = rows * ng + cols
     is_pos = g_cams[cols] != qc[rows]
     prow, pcol = rows[is_pos], cols[is_pos]
     m = torch.bincount(prow, minlength=B)
     M = int(m.max()) if B else 0
     if M == 0:
         return torch.zeros((B, 0), dtype=torch.int64, device=dev), m
-    pval = D[prow, pcol]
+    Dflat = D.reshape(-1)
+    pval = Dflat[flat_same[is_pos]]
     # sort positives by (row, value): value sort then stable row sort
     o = torch.argsort(pval, stable=True)
     o = o[torch.argsort(prow[o], stable=True)]
-    prow, pcol, pval = prow[o], pcol[o], pval[o]
+    prow, pcol, pval = prow[o], pcol[o], pval[o]  # equal values keep gallery-index order
     pstart = torch.cumsum(m, 0) - m
-    slot = torch.arange(prow.numel(), device=dev) - pstart[prow]
-    S = torch.full((B, M), float("inf"), dtype=D.dtype, device=dev)
-    S[prow, slot] = pval
-    # Only gallery items between the nearest and the hardest positive ("band") need a search;
-    # items below the nearest positive are just counted, items above the hardest are irrelevant.
-    has_pos = m > 0
-    lo = torch.where(has_pos, S[:, 0], torch.full_like(S[:, 0], -float("inf"))).unsqueeze(1)
-    hi = torch.where(has_pos, S.gather(1, (m - 1).clamp(min=0).unsqueeze(1)).squeeze(1),
-                     torch.full_like(S[:, 0], -float("inf"))).unsqueeze(1)
-    below = (D < lo).sum(1)
-    band = (D >= lo) & (D <= hi)
-    # same identity (positives themselves and same-camera junk) and identity -1 are not negatives
-    sval = D[rows, cols]
-    below -= torch.bincount(rows[sval < lo[rows, 0]], minlength=B)
-    band[rows, cols] = False
+    hi = torch.full((B,), -float("inf"), dtype=D.dtype, device=dev)
+    hi[m > 0] = pval[pstart[m > 0] + m[m > 0] - 1]
+    # Only gallery items up to the hardest positive matter; they are compacted ("band") and each is
+    # bucketed by the number of the row's positives <= it. Farther items are never touched again.
+    band = D <= hi.unsqueeze(1)
+    band.view(-1)[flat_same] = False  # the positives themselves and same-camera junk
     if junk_cols is not None:
-        below -= (D.index_select(1, junk_cols) < lo).sum(1)
         band.index_fill_(1, junk_cols, False)
-    if float(band.sum()) > 0.3 * band.numel():
-        # weakly separated features (e.g. an untrained model): bucket every kept item in place
-        keep = torch.ones_like(band)
-        keep[rows, cols] = False
-        if junk_cols is not None:
-            keep.index_fill_(1, junk_cols, False)
-        X, valid, below = D, keep, torch.zeros_like(below)
+    nz = band.view(-1).nonzero().squeeze(1)                     # row-major flat positions
+    br = torch.div(nz, ng, rounding_mode="floor")
+    vals = Dflat.index_select(0, nz)
+    bounds = torch.searchsorted(nz, torch.arange(B + 1, device=dev) * ng)
+    nb = bounds[1:] - bounds[:-1]
+    if D.dtype == torch.float32:
+        # one global search on (row, value) keys packed into int64 -- exact
+        pkey = (prow << 32) | _ordered_bits(pval)
+        bkey = (br << 32) | _ordered_bits(vals)
+        idx = torch.searchsorted(pkey, bkey, right=True)
+        pst = pstart.index_select(0, br)
+        bucket = idx - pst
+        tied_el = (idx > pst) & (pkey.index_select(0, (idx - 1).clamp(min=0)) == bkey)
+        del bkey, idx
     else:
-        br, bc = torch.nonzero(band, as_tuple=True)
-        nb = torch.bincount(br, minlength=B)
         L = int(nb.max()) if br.numel() else 0
         slot = torch.arange(br.numel(), device=dev) - (torch.cumsum(nb, 0) - nb)[br]
-        X = torch.full((B, L), float("inf"), dtype=D.dtype, device=dev)
-        X[br, slot] = D[br, bc]
-        valid = torch.arange(L, device=dev).unsqueeze(0) < nb.unsqueeze(1)
-    neg_less = below.unsqueeze(1).expand(B, M).clone()
-    tied = torch.zeros(B, dtype=torch.bool, device=dev)
-    if X.shape[1] > 0:
-        b = torch.searchsorted(S, X, right=True)  # b = #{positives <= x}
-        b.masked_fill_(~valid, M)  # excluded / padding -> a bucket past every counted one
-        # a kept negative exactly equal to a positive -> stable re-rank of that row
+        X = torch.full((B, max(L, 1)), float("inf"), dtype=D.dtype, device=dev)
+        X.view(-1)[br * X.shape[1] + slot] = vals
+        S = torch.full((B, M), float("inf"), dtype=D.dtype, device=dev)
+        S.view(-1)[prow * M + torch.arange(prow.numel(), device=dev) - pstart[prow]] = pval
+        b2 = torch.searchsorted(S, X, right=True)
+        bucket = b2.view(-1)[br * X.shape[1] + slot]
         Spad = torch.cat([torch.full((B, 1), -float("inf"), dtype=D.dtype, device=dev), S], 1)
-        tied = ((Spad.gather(1, b) == X) & valid).any(1)
-        b += (torch.arange(B, device=dev) * (M + 1)).unsqueeze(1)
-        hist = torch.bincount(b.view(-1), minlength=B * (M + 1)).view(B, M + 1)
-        neg_less += hist[:, :M].cumsum(1)
+        tied_el = Spad.view(-1)[br * (M + 1) + bucket] == vals
+    # A kept negative exactly equal to a positive's distance: searchsorted(right=True) put it after
+    # every equal positive; by the tie rule (gallery index) it goes before those with a larger index.
+    if bool(tied_el.any()):
+        e_idx = torch.nonzero(tied_el).flatten()                # tied elements (few)
+        e_col = nz[e_idx] - br[e_idx] * ng
+        e_row, e_val = br[e_idx], vals[e_idx]
+        k = m[e_row]
+        rep = torch.repeat_interleave(torch.arange(e_idx.numel(), device=dev), k)
+        pos = torch.repeat_interleave(pstart[e_row], k) + torch.arange(int(k.sum()), device=dev) \
+            - torch.repeat_interleave(torch.cumsum(k, 0) - k, k)
+        before = (pval[pos] < e_val[rep]) | ((pval[pos] == e_val[rep]) & (pcol[pos] < e_col[rep]))
+        bucket[e_idx] = torch.zeros(e_idx.numel(), dtype=torch.int64, device=dev).index_add_(
+            0, rep, before.to(torch.int64))
+    hist = torch.bincount(br * (M + 1) + bucket, minlength=B * (M + 1)).view(B, M + 1)
+    neg_less = hist[:, :M].cumsum(1)
     ranks = neg_less + torch.arange(1, M + 1, device=dev).unsqueeze(0)
     ranks = torch.where(torch.arange(M, device=dev).unsqueeze(0) < m.unsqueeze(1), ranks, torch.zeros_like(ranks))
-    if bool(tied.any()):
-        for r in torch.nonzero(tied).flatten().tolist():
-            ranks[r] = _stable_ranks_row(D[r], qp[r], qc[r], g_pids, g_cams, M)
     return ranks, m
-
-
-def _stable_ranks_row(d: torch.Tensor, qp: torch.Tensor, qc: torch.Tensor, g_pids: torch.Tensor,
-                      g_cams: torch.Tensor, M: int) -> torch.Tensor:
-    """Exact ranks of one query's positives with a stable sort (used for rows with ties)."""
-    keep = (g_pids != -1) & ~((g_pids == qp) & (g_cams == qc))
-    order = torch.argsort(d[keep], stable=True)
-    good = ((g_pids[keep] == qp) & (g_cams[keep] != qc))[order]
-    r = torch.nonzero(good).flatten() + 1
-    out = torch.zeros(M, dtype=torch.int64, device=d.device)
-    out[: r.numel()] = r
-    return out
 
 
 def _single_shot_first_hit(D: torch.Tensor, q_pids: torch.Tensor, q_cams: torch.Tensor, g_pids: torch.Tensor,
@@ -257,8 +253,6 @@ def rank_metrics(distmat: ArrayLike, q_pids: ArrayLike, g_pids: ArrayLike, q_cam
     qc = as_labels(q_camids, "q_camids", nq, dev)
     gp = as_labels(g_pids, "g_pids", ng, dev)
     gc = as_labels(g_camids, "g_camids", ng, dev)
-    if torch.isnan(D).any():
-        raise ConfigError("distmat contains NaN; check the features (NaN/inf) before ranking")
 
     g_sorted = torch.argsort(gp, stable=True)
     u_pids, u_count = torch.unique_consecutive(gp[g_sorted], return_counts=True)
@@ -272,6 +266,8 @@ def rank_metrics(distmat: ArrayLike, q_pids: ArrayLike, g_pids: ArrayLike, q_cam
     step = max(1, int(chunk_size))
     for s in range(0, nq, step):
         e = min(nq, s + step)
+        if bool(torch.isnan(D[s:e].max())) if D[s:e].numel() else False:  # max propagates NaN
+            raise ConfigError(f"distmat contains NaN (query rows {s}..{e - 1}); check the features (NaN/inf) before ranking")
         ranks, m = _positive_ranks_chunk(D[s:e], qp[s:e], qc[s:e], gp, gc, junk_cols,
                                          g_sorted, u_pids, u_start, u_count)
         valid = m > 0
