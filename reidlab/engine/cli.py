@@ -122,8 +122,10 @@ def eval_main(argv: Optional[Sequence[str]] = None) -> int:
     rerank, st, qe, mq = args.rerank, args.st, args.qe, args.multi_query
     if args.preset_defaults:
         rerank, st, qe, mq = rerank or p.eval_rerank, st or p.eval_st, qe or p.eval_qe, mq or p.eval_multi_query
+    import sys
+
     df = evaluate_run(run, rerank=rerank, st=st, qe=qe, multi_query=mq, data=args.data,
-                      progress=True, use_cache=not args.no_cache)
+                      progress=sys.stderr.isatty(), use_cache=not args.no_cache)
     title = (f"{run.path}  preset {p.name}  ({run.checkpoint}.pt, metric {p.metric}, "
              f"flip TTA {p.test_flip or 'off'})")
     print(format_results(df, title))

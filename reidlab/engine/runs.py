@@ -253,7 +253,7 @@ def evaluate_run(
         if any(r.frame is None for r in list(ds.train) + list(q) + list(g)):
             raise ConfigError(f"st=True needs frame numbers but {root} has images without them "
                               "(spatial-temporal needs Market/Duke-style names)")
-        stm = STModel().fit([r.pid for r in ds.train], [r.camid for r in ds.train], [r.frame for r in ds.train])
+        stm = STModel.fit([r.pid for r in ds.train], [r.camid for r in ds.train], [r.frame for r in ds.train])
 
         def score(a, fa, b, fb):
             an = torch.nn.functional.normalize(fa.float(), dim=1)
@@ -266,13 +266,14 @@ def evaluate_run(
         if rerank:
             s_qq = score(q, qf, q, qf)
             s_gg = score(g, gf, g, gf)
-            rows["st+rerank"] = _row(k_reciprocal_rerank(2 - 2 * s_qg, 2 - 2 * s_qq, 2 - 2 * s_gg, k1=RERANK_K1,
+            st_dist = eval_api("st_rerank_distance")   # 2 - 2 * score
+            rows["st+rerank"] = _row(k_reciprocal_rerank(st_dist(s_qg), st_dist(s_qq), st_dist(s_gg), k1=RERANK_K1,
                                                          k2=RERANK_K2, lambda_value=RERANK_LAMBDA), q, g)
     if qe:
         average_query_expansion = eval_api('average_query_expansion')
 
         qf2, gf2 = average_query_expansion(qf, gf)
-        rows["qe"] = _row(pairwise_distance(qf2, gf2, metric=p.metric), q, g)
+        rows["qe"] = _row(pairwise_distance(qf2, gf2, metric="cosine"), q, g)   # unit vectors
     if multi_query:
         multi_query_features = eval_api('multi_query_features')
 
