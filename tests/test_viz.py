@@ -447,20 +447,22 @@ def test_st_histograms_panels(st_model):
         viz.plot_st_histograms(object())
 
 
-def test_st_joint_factors(images):
+def test_st_joint_rank_lines():
     s = np.array([0.9, 0.8, 0.2, 0.5])
     p = np.array([0.0, 0.4, 0.3, 0.05])
     fig = viz.plot_st_joint(s, p, gallery_pids=[1, 2, 2, 3], query_pid=2, top_k=3)
     assert_nontrivial(fig, panels=3)
-    fs, fp = 1 / (1 + np.exp(-5 * s)), 1 / (1 + 2 * np.exp(-5 * p))
-    joint = fs * fp
-    order = np.argsort(-joint)[:3]
-    factors_ax = fig.axes[1]  # axes: scatter, factors, colour bar
-    widths = np.array([b.get_width() for b in factors_ax.patches]).reshape(3, 3)
-    np.testing.assert_allclose(widths[0], fs[order])
-    np.testing.assert_allclose(widths[2], joint[order])
-    labels = [t.get_text() for t in factors_ax.get_yticklabels()]
-    assert labels[0] == f"#1 g{order[0]} (vis #2) \u2713"  # g1: a true match lifted over g0
+    # joint = 1/(1+e^-5s) * 1/(1+2e^-5p): g0 0.330, g1 0.773, g2 0.505, g3 0.361
+    # visual ranks g0..g3: 1, 2, 4, 3; joint ranks: 4, 1, 2, 3
+    lines = fig.axes[1].lines  # axes: scatter, rank lines, colour bar
+    assert [list(ln.get_ydata()) for ln in lines] == [[2, 1], [4, 2], [3, 3], [1, 4]]
+    from matplotlib.colors import to_hex
+
+    assert [to_hex(ln.get_color()) for ln in lines] == ["#1a9850", "#1a9850", "#d62728", "#bbbbbb"]
+    labels = [t.get_text() for t in fig.axes[1].texts]
+    assert labels == ["g1  p=0.4 \u2713", "g2  p=0.3 \u2713", "g3  p=0.05"]
+    with pytest.raises(ConfigError, match="expected the same length"):
+        viz.plot_st_joint(s, p[:3])
 
 
 # --------------------------------------------------------------------------- the real models (tiny widths)
@@ -523,6 +525,7 @@ def test_jlpose_part_maps_stay_in_their_boxes(real):
     assert r.labels == ["head", "trunk", "lower limb"] and r.source == "segments"
     boxes = jl.explain(x[None], keypoints=torch.from_numpy(kp)[None])["part_boxes"][0].numpy()
     np.testing.assert_allclose(r.boxes, boxes)
+    assert sum(bool(c.any()) for c in r.cams) >= 2
     for k in range(3):
         x1, y1, x2, y2 = boxes[k].astype(int)
         inside = np.zeros((128, 64), bool)

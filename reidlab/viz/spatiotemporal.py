@@ -222,15 +222,6 @@ def plot_st_matrix(st_model: Any, *, stat: Literal["mode", "mean"] = "mode", uni
     return fig
 
 
-def _logistic_factors(similarity: np.ndarray, p_st: np.ndarray, gamma: float = 5.0, lambda0: float = 1.0,
-                      lambda1: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
-    """The two factors of the ST joint score (Wang et al., AAAI 2019, Eq. 6 with the values
-    used by the published code): ``1 / (1 + lambda0 e^(-gamma s))`` and
-    ``1 / (1 + lambda1 e^(-gamma p))``; their product is the joint score."""
-    return (1.0 / (1.0 + lambda0 * np.exp(-gamma * similarity)),
-            1.0 / (1.0 + lambda1 * np.exp(-gamma * p_st)))
-
-
 def plot_st_joint(similarity_row: Any, p_st_row: Any, score_row: Any = None, *,
                   gallery_pids: Any = None, query_pid: Optional[int] = None, valid: Any = None,
                   top_k: int = 10, title: Optional[str] = None) -> Figure:
@@ -240,22 +231,21 @@ def plot_st_joint(similarity_row: Any, p_st_row: Any, score_row: Any = None, *,
         similarity_row: ``[G]`` visual cosine similarities of the query to the gallery.
         p_st_row: ``[G]`` ST probabilities ``p(dt | cam_q -> cam_g)`` of the same pairs.
         score_row: ``[G]`` joint scores; default ``reidlab.eval.st.joint_score(s, p)``
-            (``1/(1+e^(-5s)) * 1/(1+2e^(-5p))``, the factors drawn on the right).
+            (``1/(1+e^(-5s)) * 1/(1+2e^(-5p))``).
         gallery_pids, query_pid: to circle the true matches (optional).
         valid: ``[G]`` bool mask of gallery items to include (e.g. without junk).
-        top_k: gallery items in the right panel (the top by joint score).
+        top_k: ranks shown in the right panel.
 
     Left: every gallery item at (visual similarity, ST probability), coloured by joint score
-    (true matches circled). Right: the top-``top_k`` items by joint score, each with its
-    visual factor, ST factor and their product, plus its rank by visual similarity alone --
-    items pushed down by an impossible transit time show a small ST factor. 3 axes (scatter,
-    colour bar, factors).
+    (true matches circled). Right: each item in the top-``top_k`` of either ranking as a
+    line from its rank by visual similarity alone to its rank by joint score (labelled with
+    its ST probability): items seen at an implausible time for this camera pair drop, true
+    matches at a plausible time rise. 3 axes (scatter, rank lines, colour bar).
     """
     s = np.asarray(to_numpy(similarity_row), dtype=np.float64).ravel()
     p = np.asarray(to_numpy(p_st_row), dtype=np.float64).ravel()
     if s.shape != p.shape:
         raise ConfigError(f"similarity_row {s.shape} and p_st_row {p.shape}: expected the same length (gallery size)")
-    fs, fp = _logistic_factors(s, p)
     if score_row is None:
         from reidlab.eval.st import joint_score
 
@@ -280,23 +270,29 @@ def plot_st_joint(similarity_row: Any, p_st_row: Any, score_row: Any = None, *,
     axes[0].set_xlabel("visual similarity s (cosine)", fontsize=8)
     axes[0].set_ylabel("ST probability p", fontsize=8)
     fig.colorbar(sc, ax=axes[0], label="joint score")
-    order = idx[np.argsort(-score[idx], kind="stable")][: max(1, int(top_k))]
-    vis_rank = np.empty(s.size, dtype=int)
+    k = max(1, int(top_k))
+    vis_rank = np.zeros(s.size, dtype=int)
     vis_rank[idx[np.argsort(-s[idx], kind="stable")]] = np.arange(1, idx.size + 1)
-    y = np.arange(order.size)
-    h = 0.27
-    axes[1].barh(y - h, fs[order], height=h, color="#4575b4", label="visual 1/(1+e^(-5s))")
-    axes[1].barh(y, fp[order], height=h, color="#fdae61", label="ST 1/(1+2e^(-5p))")
-    axes[1].barh(y + h, score[order], height=h, color="#1a9850", label="joint score")
-    labels = []
-    for r, g in enumerate(order):
-        tag = " \u2713" if match is not None and match[g] else ""
-        labels.append(f"#{r + 1} g{g} (vis #{vis_rank[g]}){tag}")
-    axes[1].set_yticks(y, labels, fontsize=6)
-    axes[1].set_ylim(order.size - 0.5, -0.5 - h)
-    axes[1].set_xlim(0, 1.0)
-    axes[1].set_xlabel("factor value", fontsize=8)
-    axes[1].legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, frameon=False)
-    axes[1].set_title("top by joint score (rank by visual alone)", fontsize=8)
+    joint_rank = np.zeros(s.size, dtype=int)
+    joint_rank[idx[np.argsort(-score[idx], kind="stable")]] = np.arange(1, idx.size + 1)
+    shown = idx[(vis_rank[idx] <= k) | (joint_rank[idx] <= k)]
+    ax = axes[1]
+    for g in shown[np.argsort(joint_rank[shown])]:
+        good = match is not None and bool(match[g])
+        colour = "#1a9850" if good else ("#d62728" if joint_rank[g] <= k else "#bbbbbb")
+        ax.plot([0, 1], [vis_rank[g], joint_rank[g]], color=colour, marker="o", markersize=3,
+                linewidth=2.0 if good else 1.0, zorder=3 if good else 2)
+        if joint_rank[g] <= k:
+            ax.text(1.04, joint_rank[g], f"g{g}  p={p[g]:.2g}" + (" \u2713" if good else ""), va="center", fontsize=6)
+    top = max(int(vis_rank[shown].max()), int(joint_rank[shown].max()), k)
+    ax.set_ylim(top + 0.5, 0.5)
+    ax.set_xlim(-0.1, 1.5)
+    ax.set_xticks([0, 1], ["by visual s", "by joint score"], fontsize=7)
+    ax.set_ylabel("rank", fontsize=8)
+    ax.tick_params(axis="y", labelsize=6)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.set_title(f"how the ST factor re-orders the top {k}\n(green = true match, red = wrong in the joint top {k})",
+                 fontsize=7)
     fig.suptitle(title or "visual x spatial-temporal = joint score", fontsize=9)
     return fig
