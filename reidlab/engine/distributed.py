@@ -77,12 +77,13 @@ def all_reduce_min(value: int, info: DistInfo, device: torch.device) -> int:
     return int(t.item())
 
 
-def broadcast_module(module: torch.nn.Module, info: DistInfo) -> None:
-    """Copy rank 0's parameters and buffers to every rank."""
+def broadcast_module(module: torch.nn.Module, info: DistInfo, buffers_only: bool = False) -> None:
+    """Copy rank 0's parameters (unless ``buffers_only``) and buffers to every rank."""
     if not info.enabled:
         return
+    tensors = ([] if buffers_only else list(module.parameters())) + list(module.buffers())
     with torch.no_grad():
-        for t in list(module.parameters()) + list(module.buffers()):
+        for t in tensors:
             dist.broadcast(t.data, src=0)
 
 

@@ -334,6 +334,7 @@ def _train(preset_or_config, data, out, seed, epochs, max_iters, dev, resume, pr
     if epochs is not None:
         preset = apply_overrides(preset, {"epochs": int(epochs)})
     root = _check_data(data)
+    D.barrier(info)   # every rank has checked the run folder before rank 0 writes into it
 
     ds = load_dataset(dataset, root, keypoints="auto")
     num_classes = int(ds.num_train_pids)
@@ -554,6 +555,8 @@ def _train(preset_or_config, data, out, seed, epochs, max_iters, dev, resume, pr
                   f"lr {row['lr']:.2e}  {row['img_s']:.0f} img/s  {t_spent:.1f} s{ev}", flush=True)
 
     rows = history + ([partial_row] if partial_row else [])
+    # parameters are kept equal by DDP; BN running statistics are per rank: take rank 0's
+    D.broadcast_module(model, info, buffers_only=True)
     model.eval()
     return Run(path=out, config=config, preset=preset, model=model, metrics=metrics_frame(rows),
                checkpoint="last", num_classes=num_classes)
