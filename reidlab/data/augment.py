@@ -28,10 +28,11 @@ and right landmarks (:data:`~reidlab.data.records.FLIP_PERMUTATION`), pad+crop s
 a landmark that leaves ``[0, W) x [0, H)`` gets visibility 0 and ``x = y = 0``. Erasing
 does not change keypoints.
 
-Randomness: every random number comes from ``generator`` (a CPU ``torch.Generator``; the
-per-pixel erase colours are drawn on the images' device from a generator seeded by it), so
-the same seed gives the same batch on every device. Without a generator the global torch RNG
-is used.
+Randomness: all parameters (flip, crop offsets, erase rectangles) come from ONE draw of
+``generator`` (a CPU ``torch.Generator``), so they are identical on every device for a given
+seed; the per-pixel erase colours are drawn on the images' device from a generator seeded by
+it (same seed -> same colours on the same device type). Without a generator the global torch
+RNG is used.
 """
 
 from __future__ import annotations
@@ -64,14 +65,15 @@ def _resize(x: torch.Tensor, size: Size) -> torch.Tensor:
 def resize_uint8(x: torch.Tensor, size: Size) -> torch.Tensor:
     """uint8 ``[B, 3, h, w]`` -> uint8 ``[B, 3, H, W]``, bilinear (half-pixel centres),
     antialiased when shrinking. On CPU torch's native uint8 kernel is used (several times
-    faster than float); on other devices the float result is rounded. The two agree to +-1."""
+    faster than float) and the result is in ``channels_last`` memory format (converting back
+    costs more than the resize); on other devices the float result is rounded. The two agree
+    to +-1."""
     if tuple(x.shape[-2:]) == tuple(size):
         return x
     shrink = x.shape[-2] > size[0] or x.shape[-1] > size[1]
     if x.device.type == "cpu":
-        y = F.interpolate(x.contiguous(memory_format=torch.channels_last), size=tuple(size), mode="bilinear",
-                          align_corners=False, antialias=shrink)
-        return y.contiguous()
+        return F.interpolate(x.contiguous(memory_format=torch.channels_last), size=tuple(size), mode="bilinear",
+                             align_corners=False, antialias=shrink)
     return _resize(x.float(), size).round_().clamp_(0, 255).to(torch.uint8)
 
 
@@ -155,6 +157,8 @@ class BatchAugment:
             raise ValueError(f"erase_fill must be 'random' or 'mean', got {erase_fill!r}")
         if not (0 < erase_area[0] <= erase_area[1] <= 1) or not (0 < erase_ratio[0] <= erase_ratio[1]):
             raise ValueError(f"bad erase_area {erase_area} / erase_ratio {erase_ratio}; expected 0 < lo <= hi (area <= 1)")
+        if int(pad) < 0:
+            raise ValueError(f"pad must be >= 0, got {pad}")
         self.size = (int(size[0]), int(size[1]))
         self.flip_p, self.pad, self.erase_p = float(flip_p), int(pad), float(erase_p)
         self.erase_area, self.erase_ratio = tuple(erase_area), tuple(erase_ratio)
@@ -221,6 +225,8 @@ class BatchAugment:
         for i, (fl, (dy, dx)) in enumerate(zip(p["flip"].tolist(), p["offset"].tolist())):
             r0, r1 = max(0, pad - dy), min(H, H + pad - dy)          # valid output rows
             j0, j1 = max(0, pad - dx), min(W, W + pad - dx)          # valid output columns
+            if r1 <= r0 or j1 <= j0:                                 # window entirely in the padding
+                continue
             rows = slice(r0 + dy - pad, r1 + dy - pad)
             if fl:
                 win = src[i, :, rows, W - (j1 + dx - pad):W - (j0 + dx - pad)]
