@@ -17,7 +17,7 @@ from fixtures import (
 )
 from reidlab.data import (
     MARKET_SEQUENCE_LENGTHS, ReIDDataset, detect_layout, info_main, list_datasets, load_dataset,
-    load_keypoints, market_global_frame, save_keypoints,
+    load_keypoints, market_global_frame, save_keypoints, stack_keypoints,
 )
 from reidlab.errors import DatasetError
 
@@ -379,6 +379,10 @@ def test_keypoints_json_auto_attach(tmp_path):
     assert by_name(ds.train)["0007_c1s2_000100_00.jpg"].keypoints is None
     np.testing.assert_allclose(ds.query[0].keypoints, kp, atol=1e-6)
     assert "keypoints: 2 of 18 images" in ds.summary()
+    stacked = stack_keypoints(ds.train)
+    assert stacked.shape == (5, 18, 3) and stacked.dtype == np.float32
+    np.testing.assert_allclose(stacked[0], kp, atol=1e-6)               # train[0] is 0002_c1s1_000451_03
+    assert not stacked[1:].any()                                         # no keypoints -> zeros
     assert load_dataset("market1501", root, keypoints=None).train[0].keypoints is None
 
 

@@ -33,7 +33,7 @@ from reidlab.data.datasets import (
     market_global_frame,
 )
 from reidlab.data.images import ImageCache, decode_image
-from reidlab.data.keypoints import load_keypoints, save_keypoints
+from reidlab.data.keypoints import load_keypoints, save_keypoints, stack_keypoints
 from reidlab.data.records import FLIP_PERMUTATION, KEYPOINT_NAMES, ImageRecord
 from reidlab.data.sampler import PKSampler
 
@@ -41,5 +41,5 @@ __all__ = [
     "BatchAugment", "FLIP_PERMUTATION", "IMAGENET_MEAN", "IMAGENET_STD", "ImageCache", "ImageRecord",
     "KEYPOINT_NAMES", "MARKET_SEQUENCE_LENGTHS", "PKSampler", "ReIDDataset", "decode_image", "denormalize",
     "detect_layout", "eval_transform", "hflip_keypoints", "info_main", "list_datasets", "load_dataset",
-    "load_keypoints", "make_generator", "market_global_frame", "save_keypoints",
+    "load_keypoints", "make_generator", "market_global_frame", "save_keypoints", "stack_keypoints",
 ]

@@ -221,3 +221,15 @@ def attach_keypoints(records: Iterable, root: PathLike, mapping: Mapping[str, np
             kp = by_stem.get(os.path.splitext(rel)[0])
         out.append(dataclasses.replace(rec, keypoints=kp) if kp is not None else rec)
     return out
+
+
+def stack_keypoints(records: Iterable) -> np.ndarray:
+    """float32 ``[N, 18, 3]`` of the records' keypoints in order (all zeros = invisible for a
+    record without keypoints), aligned with an :class:`~reidlab.data.images.ImageCache` built
+    from the same records: ``torch.from_numpy(stack_keypoints(recs))[idx]`` is the batch's."""
+    recs = list(records)
+    out = np.zeros((len(recs), NUM_KEYPOINTS, 3), dtype=np.float32)
+    for i, rec in enumerate(recs):
+        if rec.keypoints is not None:
+            out[i] = rec.keypoints
+    return out
