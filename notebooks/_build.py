@@ -883,7 +883,7 @@ All variants of all studies in one table (mean over seeds), then the results fil
 report.
 """),
         code("""
-ablations = report.collect_ablations(cfg)
+ablations = report.concat_ablations(abl_pfn, abl_mgwp, abl_lgeu, abl_jlpose)
 report.ablation_table(ablations)
 """),
         md("""

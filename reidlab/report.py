@@ -92,11 +92,14 @@ METRICS: tuple[str, ...] = ("R1", "R5", "R10", "mAP", "mINP")
 #:   seeds: seeds the notebooks use; device: default device ("auto" = cuda if available).
 #:   topk: galleries' top-k; max_queries: queries shown/used by the heavy per-query plots.
 #:   eval_batch: feature-extraction batch size.
+#:   train_overrides: preset overrides applied to every training of the profile (smoke:
+#:     quarter-width backbones, so nbval stays fast; the others: none).
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": dict(
         dataset="synthreid", data_root="data/synthreid-small", synth_args=["--small"],
         preset_scale="smoke", max_iters=None, max_iters_by_model={}, epochs=None,
-        ablation_iters=2, ablation_seeds=[0], ablation_scope="smoke",
+        ablation_iters=None, ablation_seeds=[0], ablation_scope="smoke",
+        train_overrides={"model_options.backbone_width": 0.25},
         seeds=[0], device="cpu", topk=5, max_queries=4, eval_batch=128,
         description="tiny synthetic set, a few iterations: checks that every notebook runs (nbval)",
     ),
@@ -104,6 +107,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         dataset="synthreid", data_root="data/synthreid", synth_args=[],
         preset_scale="cpu-demo", max_iters=150, max_iters_by_model={"mgwp": 110},
         epochs=None, ablation_iters=60, ablation_seeds=[0], ablation_scope="demo",
+        train_overrides={},
         seeds=[0], device="cpu", topk=8, max_queries=8, eval_batch=256,
         description="embedded synthetic set, CPU presets, short schedules: make demo (<= 20 min on 2 cores)",
     ),
@@ -111,6 +115,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         dataset="synthreid", data_root="data/synthreid", synth_args=[],
         preset_scale="cpu-demo", max_iters=None, max_iters_by_model={}, epochs=None,
         ablation_iters=None, ablation_seeds=[0, 1, 2], ablation_scope="full",
+        train_overrides={},
         seeds=[0, 1, 2], device="auto", topk=10, max_queries=12, eval_batch=256,
         description="embedded synthetic set, CPU presets' full schedules, 3 seeds (mean +- std)",
     ),
@@ -118,6 +123,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         dataset="market1501", data_root=None, synth_args=[],
         preset_scale="paper", max_iters=None, max_iters_by_model={}, epochs=None,
         ablation_iters=None, ablation_seeds=[0, 1, 2], ablation_scope="full",
+        train_overrides={},
         seeds=[0, 1, 2], device="auto", topk=10, max_queries=12, eval_batch=256,
         description="the papers' recipes (ResNet50, paper schedules) on a real benchmark; for a GPU",
     ),
@@ -914,7 +920,8 @@ def ensure_run(cfg: NotebookConfig, model_preset: str, run_dir: PathLike = "", *
     seed = cfg.seed if seed is None else int(seed)
     base_model = model_preset.split("-")[0]
     iters = max_iters if max_iters is not None else cfg.iters_for(base_model)
-    want = {"preset": preset, "overrides": dict(overrides or {}), "max_iters": iters, "epochs": cfg.epochs,
+    overrides = {**(cfg.prof.get("train_overrides") or {}), **dict(overrides or {})}
+    want = {"preset": preset, "overrides": overrides, "max_iters": iters, "epochs": cfg.epochs,
             "seed": seed, "data": _short(cfg.data_root), "dataset": cfg.reader}
     folder = run_folder(cfg, name or preset, seed)
     stamp = folder / _RUN_STAMP
@@ -942,7 +949,7 @@ def ensure_run(cfg: NotebookConfig, model_preset: str, run_dir: PathLike = "", *
               f"-> {_short(folder)}", flush=True)
         train(preset, data=str(cfg.data_root), out=str(folder), seed=seed, epochs=cfg.epochs, max_iters=iters,
               device=cfg.device, progress=progress, dataset=cfg.reader, evaluate=False,
-              cache_dir=str(Path(cfg.runs_dir).parent / ".image-cache"), **dict(overrides or {}))
+              cache_dir=str(Path(cfg.runs_dir).parent / ".image-cache"), **overrides)
         atomic_write_text(folder / "report-train-time.txt", f"{time.monotonic() - t0:.1f}\n")
         atomic_write_text(stamp, json.dumps(want, indent=1))  # last: marks the run complete
     return load_run(folder, device=cfg.device)
@@ -981,7 +988,7 @@ def model_card(cfg: NotebookConfig, model_preset: str, ds) -> "Any":
     from reidlab.engine.trainer import build_model
     from reidlab.presets import get_preset
 
-    preset = get_preset(cfg.preset_name(model_preset))
+    preset = get_preset(cfg.preset_name(model_preset), **(cfg.prof.get("train_overrides") or {}))
     model = build_model(preset, max(2, int(ds.num_train_pids)))
     h, w = preset.input_size
     x = torch.zeros(2, 3, h, w)
@@ -1589,7 +1596,8 @@ def query_ap(feats: Features, setting: str = "plain"):
 # --------------------------------------------------------------------------------------
 
 _ALL = ("smoke", "demo", "full")
-_FULL = ("smoke", "full")
+_DEMO = ("demo", "full")          # not in smoke (keeps nbval fast; smoke runs two variants per study)
+_FULL = ("full",)
 
 #: Each study: the variants (preset, preset overrides, scopes = the profile
 #: ``ablation_scope`` values that run it), the evaluation settings, and the paper's
@@ -1601,7 +1609,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
         settings=["plain", "st"],
         variants=[
             dict(variant="global only", preset="pfn", overrides={"model_options.branches": "global"}, scopes=_ALL),
-            dict(variant="local only", preset="pfn", overrides={"model_options.branches": "local"}, scopes=_ALL),
+            dict(variant="local only", preset="pfn", overrides={"model_options.branches": "local"}, scopes=_DEMO),
             dict(variant="global + local", preset="pfn", overrides={}, scopes=_ALL),
         ],
         claims=[("global + local", "global only", "PFN text: global and local features are complementary"),
@@ -1613,10 +1621,10 @@ ABLATIONS: dict[str, dict[str, Any]] = {
         settings=["plain"],
         variants=[
             dict(variant="full model", preset="mgwp", overrides={}, scopes=_ALL),
-            dict(variant="without non-local", preset="mgwp", overrides={"model_options.non_local": False}, scopes=_ALL),
-            dict(variant="without multi-scale global", preset="mgwp", overrides={"model_options.multi_scale": False}, scopes=_ALL),
+            dict(variant="without non-local", preset="mgwp", scopes=_DEMO, overrides={"model_options.non_local": False}),
+            dict(variant="without multi-scale global", preset="mgwp", scopes=_DEMO, overrides={"model_options.multi_scale": False}),
             dict(variant="without TSA", preset="mgwp", overrides={"model_options.tsa": False}, scopes=_ALL),
-            dict(variant="without weight-driven fusion", preset="mgwp", overrides={"model_options.part_fusion": False}, scopes=_ALL),
+            dict(variant="without weight-driven fusion", preset="mgwp", scopes=_DEMO, overrides={"model_options.part_fusion": False}),
             dict(variant="4 parts", preset="mgwp", overrides={"model_options.num_parts": 4}, scopes=_FULL),
             dict(variant="8 parts", preset="mgwp", overrides={"model_options.num_parts": 8}, scopes=_FULL),
         ],
@@ -1632,7 +1640,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
         settings=["plain"],
         variants=[
             dict(variant="baseline", preset="baseline", overrides={}, scopes=_ALL),
-            dict(variant="SE", preset="se", overrides={}, scopes=_ALL),
+            dict(variant="SE", preset="se", overrides={}, scopes=_DEMO),
             dict(variant="LGEU", preset="lgeu", overrides={}, scopes=_ALL),
         ],
         claims=[("LGEU", "SE", "LGEU Table 1"), ("SE", "baseline", "LGEU Table 1"),
@@ -1644,21 +1652,24 @@ ABLATIONS: dict[str, dict[str, Any]] = {
         variants=[
             dict(variant="baseline (global, softmax)", preset="jlpose-softmax",
                  overrides={"model_options.local_branches": False}, scopes=_ALL),
-            dict(variant="global + local (softmax)", preset="jlpose-softmax", overrides={}, scopes=_ALL),
-            dict(variant="joint 1:0.5", preset="jlpose-1-0.5", overrides={}, scopes=_ALL),
-            dict(variant="joint 1:1", preset="jlpose-1-1", overrides={}, scopes=_ALL),
-            dict(variant="joint 0.5:1", preset="jlpose-0.5-1", overrides={}, scopes=_ALL),
+            dict(variant="global + local (softmax)", preset="jlpose-softmax", overrides={}, scopes=_DEMO),
+            dict(variant="joint 1:0.5", preset="jlpose-1-0.5", overrides={}, scopes=_DEMO),
+            dict(variant="joint 1:1", preset="jlpose", overrides={}, scopes=_ALL),
+            dict(variant="joint 0.5:1", preset="jlpose-0.5-1", overrides={}, scopes=_DEMO),
         ],
         claims=[("global + local (softmax)", "baseline (global, softmax)", "Table IV: Global+Local > baseline"),
                 ("joint 1:0.5", "global + local (softmax)", "Table IV: joint loss > softmax"),
                 ("joint 1:1", "global + local (softmax)", "Table IV: joint loss > softmax"),
+                ("joint 1:1", "baseline (global, softmax)", "Table IV: the whole architecture > baseline"),
                 ("joint 0.5:1", "global + local (softmax)", "Table IV: joint loss > softmax")],
     ),
 }
 
 
 def _slug(text: str) -> str:
-    return "".join(ch if ch.isalnum() else "-" for ch in text.lower()).strip("-").replace("--", "-")
+    import re
+
+    return re.sub(r"-+", "-", "".join(ch if ch.isalnum() else "-" for ch in text.lower())).strip("-")
 
 
 def ablation_variants(cfg: NotebookConfig, study: str) -> list[dict[str, Any]]:
