@@ -431,16 +431,19 @@ def test_typical_transit_and_matrix(st_model):
 
 def test_st_histograms_panels(st_model):
     fig = viz.plot_st_histograms(st_model)
-    assert_nontrivial(fig, panels=2)  # the 2 pairs with evidence
-    assert sorted(ax.get_title() for ax in fig.axes) == ["c1 \u2192 c2  (n=8)", "c2 \u2192 c3  (n=5)"]
+    assert_nontrivial(fig, panels=2 * 2)  # the 2 pairs with evidence, each with its density twin axis
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert sorted(titles) == ["c1 \u2192 c2  (n=8)", "c2 \u2192 c3  (n=5)"]
     ax = next(a for a in fig.axes if a.get_title().startswith("c1"))
     heights = np.array([p.get_height() for p in ax.patches])
     assert heights[4] == 1.0 and heights.sum() == 1.0  # all 8 transits in bin 4
     assert ax.patches[0].get_width() == pytest.approx(100 / 25)  # one bin = 4 s
-    line = ax.lines[0].get_ydata()
+    twin = next(a for a in fig.axes if a is not ax and a.bbox.bounds == ax.bbox.bounds)
+    line = twin.lines[0].get_ydata()
+    np.testing.assert_allclose(line, st_model.table[1, 0].numpy())  # [later c2, earlier c1]
     assert line.sum() == pytest.approx(1.0) and int(np.argmax(line)) == 4
     two = viz.plot_st_histograms(st_model, pairs=[(0, 1), (2, 0)], unit="frames")
-    assert len(two.axes) == 2 and "frames" in two._supxlabel.get_text()
+    assert len(two.axes) == 2 * 2 and "frames" in two._supxlabel.get_text()
     with pytest.raises(ConfigError, match="camera 5: not in the ST model"):
         viz.plot_st_histograms(st_model, pairs=[(0, 5)])
     with pytest.raises(ConfigError, match="not a fitted ST model"):

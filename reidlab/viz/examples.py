@@ -24,8 +24,18 @@ import torch
 
 
 def _save(fig, out: Path, name: str, dpi: int = 80) -> Path:
+    """Save as RGB PNG; above 150 KB as an 8-bit palette PNG (the README wants < 200 KB each)."""
+    import io
+
+    from PIL import Image
+
     path = out / f"viz_{name}.png"
-    fig.savefig(path, dpi=dpi)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    img = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+    img.save(path, optimize=True)
+    if path.stat().st_size > 150_000:
+        img.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(path, optimize=True)
     print(f"{path}  {path.stat().st_size / 1024:.0f} KB")
     return path
 

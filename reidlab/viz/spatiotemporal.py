@@ -119,8 +119,10 @@ def plot_st_histograms(st_model: Any, pairs: Optional[Sequence[tuple[int, int]]]
         unit: x axis in seconds at ``fps`` (``"s"``, default) or in ``"frames"``.
         max_time: right end of the x axis (in ``unit``); default: the last non-empty bin.
 
-    Bars: the histogram as a fraction of the pair's transits; line: the smoothed density
-    the model scores with (same scale: both sum to 1 over the bins). One axes per pair.
+    Bars (left axis): the histogram as a fraction of the pair's transits; line (right axis,
+    red): the smoothed per-bin probability the model scores with. Both sum to 1 over the
+    bins, but the smoothing spreads the mass over ~6 sigma bins, so the line has its own
+    scale. Two axes per pair (the histogram's and its twin).
     """
     st = st_arrays(st_model)
     c = st.num_cams
@@ -157,18 +159,26 @@ def plot_st_histograms(st_model: Any, pairs: Optional[Sequence[tuple[int, int]]]
         where = {p: axes.ravel()[k] for k, p in enumerate(chosen)}
         for ax in axes.ravel()[len(chosen):]:
             ax.remove()
+    twins = {}
     for (f, t), ax in where.items():
         n = counts[t, f]
         frac = st.hist[t, f] / n if n > 0 else np.zeros_like(x)
-        ax.bar(x, frac, width=width, color="#9ecae1", edgecolor="none", label="histogram")
-        ax.plot(x, st.density[t, f], color="#d62728", linewidth=1.2, label="smoothed")
+        # an edge line keeps one-bin bars visible next to the much wider smoothed density
+        ax.bar(x, frac, width=width, color="#3182bd", edgecolor="#3182bd", linewidth=0.8, label="histogram (left)")
         ax.set_title(f"{st.name(f)} \u2192 {st.name(t)}  (n={int(n)})", fontsize=7)
         ax.set_xlim(0.0, right)
         ax.tick_params(labelsize=6)
-    first = next(iter(where.values()))
-    first.legend(fontsize=6, loc="upper right")
+        twin = ax.twinx()  # the smoothed density spreads over ~6 sigma bins: its own scale
+        twin.plot(x, st.density[t, f], color="#d62728", linewidth=1.2, label="smoothed p (right)")
+        twin.set_ylim(0, max(float(st.density[t, f].max()) * 1.1, 1e-12))
+        twin.tick_params(labelsize=6, colors="#d62728")
+        twins[(f, t)] = twin
+    key = next(iter(where))
+    h1, l1 = where[key].get_legend_handles_labels()
+    h2, l2 = twins[key].get_legend_handles_labels()
+    where[key].legend(h1 + h2, l1 + l2, fontsize=6, loc="upper right")
     fig.supxlabel(f"transit time ({label}; 1 bin = {st.bin_size:g} frames)", fontsize=8)
-    fig.supylabel("fraction of transits", fontsize=8)
+    fig.supylabel("transits: fraction (bars), smoothed p per bin (line)", fontsize=7)
     return fig
 
 
