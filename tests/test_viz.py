@@ -320,7 +320,9 @@ def test_plot_training_curves_from_run_folder(tmp_path):
     np.testing.assert_allclose(r1_ax.lines[0].get_xdata(), [2, 4])        # evaluated epochs only
     np.testing.assert_allclose(r1_ax.lines[0].get_ydata(), [50.0, 80.0])  # fractions shown in %
     np.testing.assert_allclose(r1_ax.lines[1].get_ydata(), [30.0, 60.0])  # mAP dashed
-    two = viz.plot_training_curves({"a": run, "b": run / "metrics.csv"})
+    from types import SimpleNamespace
+
+    two = viz.plot_training_curves({"a": run, "b": SimpleNamespace(path=run)})  # a folder and a Run-like
     assert len(two.axes[0].lines) == 2
     with pytest.raises(ConfigError, match="no column"):
         viz.plot_training_curves(run, metrics=("loss", "accuracy"))

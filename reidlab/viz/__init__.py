@@ -32,10 +32,12 @@ from reidlab.viz.gradcam import (
     SimilarityCam,
     SimilarityTarget,
     compute_cam,
+    explain_with_grad,
     gradcam_identity,
     gradcam_parts,
     gradcam_similarity,
     identity_cam,
+    is_flat,
     part_cams,
     similarity_cams,
 )
@@ -52,7 +54,7 @@ from reidlab.viz.spatiotemporal import (
 __all__ = [
     "CAM_METHODS", "CamError", "IdentityCam", "LogitTarget", "PartCams", "PartTarget", "SimilarityCam",
     "SimilarityTarget", "compute_cam", "gradcam_identity", "gradcam_parts", "gradcam_similarity",
-    "identity_cam", "part_cams", "similarity_cams",
+    "identity_cam", "part_cams", "similarity_cams", "is_flat", "explain_with_grad",
     "plot_retrieval", "plot_retrieval_comparison", "plot_worst_queries", "ranked_gallery",
     "plot_cmc", "plot_training_curves", "load_metrics",
     "plot_tsa_maps", "plot_nonlocal_affinity", "plot_lgeu_weights", "plot_stripe_contribution",

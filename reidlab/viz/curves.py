@@ -63,12 +63,14 @@ def plot_cmc(results: Mapping[str, Any], max_rank: int = 20, *, title: Optional[
 
 
 def load_metrics(source: RunSource):
-    """A run's per-epoch metrics as a DataFrame, from a run folder, a ``metrics.csv`` path or a
-    DataFrame (returned as is)."""
+    """A run's per-epoch metrics as a DataFrame, from a run folder, a ``metrics.csv`` path, a
+    DataFrame (returned as is) or a :class:`reidlab.engine.runs.Run` (its folder)."""
     import pandas as pd
 
     if isinstance(source, pd.DataFrame):
         return source
+    if not isinstance(source, (str, os.PathLike)) and isinstance(getattr(source, "path", None), (str, os.PathLike)):
+        source = source.path  # a Run
     p = Path(source)
     csv = p / "metrics.csv" if p.is_dir() else p
     if not csv.is_file():
@@ -84,8 +86,8 @@ def plot_training_curves(source: Union[RunSource, Mapping[str, RunSource]], *,
     """Figure: training curves per epoch (default: loss, learning rate, rank-1), one panel each.
 
     Args:
-        source: a run folder (``metrics.csv`` inside), a csv path, a DataFrame, or
-            ``{name: any of those}`` to overlay several runs.
+        source: a run folder (``metrics.csv`` inside), a csv path, a DataFrame, a ``Run``,
+            or ``{name: any of those}`` to overlay several runs.
         metrics: columns to plot, one panel each. ``"lr"`` uses a log axis; ``"rank1"`` also
             draws ``mAP`` (dashed) when present; accuracy columns in [0, 1] are shown in %.
 
