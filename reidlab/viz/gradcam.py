@@ -22,7 +22,15 @@ plain tensor ``[B, K]``; a small adapter provides it:
   layer, which stay in eval mode: the logits are those the trained classifier gives at
   inference statistics, and nothing in the model changes.
 * ``output="parts"``: ``model.explain(images)["part_features"]`` (or LGEU's
-  ``"part_weights"``) flattened to ``[B, P * D]``, in eval mode.
+  ``"part_weights"``) flattened to ``[B, P * D]``, in eval mode. reidlab's ``explain()``
+  runs without gradients, so its undecorated body is called (:func:`explain_with_grad`);
+  failing that, parts are found as slices of the test feature, and jlpose's head / trunk /
+  lower-limb parts are the segments of its test feature (``model.segments``).
+
+A target whose gradient does not reach the target layers at all (e.g. PFN's ``global4``
+head, computed from layer3, at the default layer4) is an error (:class:`CamError`); a map
+that is zero everywhere (the weighted activations are negative: no positive evidence at
+that layer) is returned all-zero by the figure functions and labelled in the panel.
 
 Afterwards every module's train/eval flag and every parameter's ``.grad`` are put back
 exactly as they were (``pytorch_grad_cam`` switches the model to eval and leaves gradients
