@@ -383,7 +383,7 @@ def test_stripe_contribution_figure(model, images):
     np.testing.assert_allclose(bars, viz.stripe_contributions(*ex), rtol=1e-5)
     with torch.no_grad():
         total = torch.cosine_similarity(model(images[0][None])[0, 8:], model(images[1][None])[0, 8:], dim=0)
-    assert f"{float(total):.3f}" in fig._suptitle.get_text()  # stripes = test feature after the global 8 dims
+    assert f"{float(total):.3f}" in fig.get_suptitle()  # stripes = test feature after the global 8 dims
 
 
 def test_pose_boxes_figure(images):
@@ -445,7 +445,7 @@ def test_st_histograms_panels(st_model):
     np.testing.assert_allclose(line, st_model.table[1, 0].numpy())  # [later c2, earlier c1]
     assert line.sum() == pytest.approx(1.0) and int(np.argmax(line)) == 4
     two = viz.plot_st_histograms(st_model, pairs=[(0, 1), (2, 0)], unit="frames")
-    assert len(two.axes) == 2 * 2 and "frames" in two._supxlabel.get_text()
+    assert len(two.axes) == 2 * 2 and "frames" in two.get_supxlabel()
     with pytest.raises(ConfigError, match="camera 5: not in the ST model"):
         viz.plot_st_histograms(st_model, pairs=[(0, 5)])
     with pytest.raises(ConfigError, match="not a fitted ST model"):
