@@ -51,7 +51,7 @@ from reidlab.engine import checkpoint as ckpt_io
 from reidlab.engine import distributed as D
 from reidlab.engine.extract import amp_dtype, autocast_context, extract_features, records_keypoints, resolve_device
 from reidlab.engine.sampling import RandomBatchSampler
-from reidlab.errors import CheckpointError, ConfigError, DatasetError
+from reidlab.errors import ConfigError, DatasetError
 from reidlab.presets import Preset, apply_overrides, get_preset
 
 __all__ = ["train", "WarmupMultiStep", "build_model", "build_optimizer", "resolve_preset", "METRIC_COLUMNS"]
