@@ -53,17 +53,39 @@ class _MatrixSource:
         self.nq, self.ng = q_g.shape
         self.n = self.nq + self.ng
         self.device = q_g.device
+        self._q_g_t: Optional[torch.Tensor] = None
 
-    def rows(self, s: int, e: int) -> torch.Tensor:
+    def nearest(self, s: int, e: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Row maxima and the k nearest columns of rows s..e of the all x all matrix, nearest first.
+
+        Each block ([q_q | q_g] for query rows, [q_g^T | g_g] for gallery rows) is searched on its
+        own and the candidates merged, so the full rows are never assembled.
+        """
         nq = self.nq
-        parts = []
-        if s < nq:
-            a, b = s, min(e, nq)
-            parts.append(torch.cat([self.q_q[a:b], self.q_g[a:b]], 1))
-        if e > nq:
-            a, b = max(s, nq) - nq, e - nq
-            parts.append(torch.cat([self.q_g[:, a:b].t(), self.g_g[a:b]], 1))
-        return (parts[0] if len(parts) == 1 else torch.cat(parts, 0)).float()
+        out_max, out_idx = [], []
+        for a, b, left, right in ((s, min(e, nq), self.q_q, self.q_g), (max(s, nq), e, None, self.g_g)):
+            if a >= b:
+                continue
+            if left is None:  # gallery rows
+                if self._q_g_t is None:
+                    self._q_g_t = self.q_g.t().contiguous()
+                lb, rb = self._q_g_t[a - nq:b - nq], right[a - nq:b - nq]
+            else:
+                lb, rb = left[a:b], right[a:b]
+            vals, idxs, maxs = [], [], []
+            for off, blk in ((0, lb), (nq, rb)):
+                if blk.shape[1] == 0:
+                    continue
+                blk = blk.float()
+                maxs.append(blk.max(1).values)
+                v, i = torch.topk(blk, min(k, blk.shape[1]), dim=1, largest=False, sorted=True)
+                vals.append(v)
+                idxs.append(i + off)
+            v, i = torch.cat(vals, 1), torch.cat(idxs, 1)
+            sel = torch.topk(v, k, dim=1, largest=False, sorted=True).indices
+            out_idx.append(i.gather(1, sel))
+            out_max.append(torch.stack(maxs, 1).max(1).values)
+        return torch.cat(out_max), torch.cat(out_idx)
 
     def pairs(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
         nq = self.nq
@@ -94,8 +116,9 @@ class _FeatureSource:
         self.f, _, self.norm, _ = _prepare(f, f[:1], metric)
         self.metric = metric
 
-    def rows(self, s: int, e: int) -> torch.Tensor:
-        return _block(self.f[s:e], self.f, None if self.norm is None else self.norm[s:e], self.norm)
+    def nearest(self, s: int, e: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        block = _block(self.f[s:e], self.f, None if self.norm is None else self.norm[s:e], self.norm)
+        return block.max(1).values, torch.topk(block, k, dim=1, largest=False, sorted=True).indices
 
     def pairs(self, i: torch.Tensor, j: torch.Tensor, chunk: int = 1 << 16) -> torch.Tensor:
         out = torch.empty(i.numel(), dtype=torch.float32, device=self.device)
@@ -135,10 +158,7 @@ def _rerank_core(src, k1: int, k2: int, lambda_value: float, chunk_size: int) ->
     rowmax = torch.empty(n, dtype=torch.float32, device=dev)
     for s in range(0, n, chunk_size):
         e = min(n, s + chunk_size)
-        block = src.rows(s, e)
-        rowmax[s:e] = block.max(1).values
-        nn[s:e] = torch.topk(block, kk, dim=1, largest=False, sorted=True).indices
-        del block
+        rowmax[s:e], nn[s:e] = src.nearest(s, e, kk)
     rowmax = torch.where(rowmax > 0, rowmax, torch.ones_like(rowmax))
     # 2. k-reciprocal sets with expansion -> sparse V (COO row, col, val)
     F = nn[:, :K].contiguous()
@@ -151,42 +171,49 @@ def _rerank_core(src, k1: int, k2: int, lambda_value: float, chunk_size: int) ->
         e = min(n, s + step)
         recip[s:e] = (F[F[s:e]] == ar[s:e, None, None]).any(-1)
         reciph[s:e] = (Fh[Fh[s:e]] == ar[s:e, None, None]).any(-1)
-    two_thirds = torch.tensor(2.0 / 3.0, dtype=torch.float64, device=dev)
+    # |R(c, k1/2) & R(i, k1)| > 2/3 |R(c, k1/2)| evaluated exactly as the float64 expression does
+    need = torch.tensor([next(x for x in range(kh + 2) if x > 2.0 / 3 * sz) for sz in range(kh + 1)],
+                        dtype=torch.int64, device=dev)
     rows_l, cols_l = [], []
-    step = max(1, (1 << 22) // (K * kh * K))
+    step = max(1, min(n, 4096))
+    member = torch.zeros((step, n), dtype=torch.bool, device=dev)  # R(i, k1) as a bitmap per row
     for s in range(0, n, step):
         e = min(n, s + step)
+        b = e - s
         Fi, Ri = F[s:e], recip[s:e]                       # [b, K]
         Hc, Hm = Fh[Fi], reciph[Fi]                       # [b, K, kh]: R(c, k1/2) of each candidate
-        inR = ((Hc.unsqueeze(-1) == Fi[:, None, None, :]) & Ri[:, None, None, :]).any(-1)
+        lr = torch.arange(b, device=dev).unsqueeze(1) * n
+        flat_member = member.view(-1)
+        flatF = (lr + Fi).view(-1)                        # F rows hold distinct indices
+        flat_member.index_put_((flatF,), Ri.reshape(-1))
+        inR = flat_member.index_select(0, (lr.unsqueeze(2) + Hc).view(-1)).view(b, K, kh)
+        flat_member.index_fill_(0, flatF, False)
         inter = (inR & Hm).sum(-1)
         size = Hm.sum(-1)
-        qualify = Ri & (inter.double() > two_thirds * size.double())
-        cand = torch.cat([Fi, Hc.reshape(e - s, -1)], 1)
-        cmask = torch.cat([Ri, (qualify.unsqueeze(-1) & Hm).reshape(e - s, -1)], 1)
+        qualify = Ri & (inter >= need[size])
+        cand = torch.cat([Fi, Hc.reshape(b, -1)], 1)
+        cmask = torch.cat([Ri, (qualify.unsqueeze(-1) & Hm).reshape(b, -1)], 1)
         r, c = _row_unique(cand, cmask, n)
         rows_l.append(r + s)
         cols_l.append(c)
     vr, vc = torch.cat(rows_l), torch.cat(cols_l)
-    del rows_l, cols_l, recip, reciph
-    w = torch.exp(-src.pairs(vr, vc) / rowmax[vr])
+    del rows_l, cols_l, recip, reciph, member
+    w = torch.exp(-src.pairs(vr, vc) / rowmax.index_select(0, vr))
     wsum = torch.zeros(n, dtype=torch.float32, device=dev).index_add_(0, vr, w)
-    vv = w / wsum[vr]
+    vv = w / wsum.index_select(0, vr)
     # 3. local query expansion: V_i <- mean of V_n over the k2 nearest n (rows stay sparse)
     if k2 != 1:
         cnt = torch.bincount(vr, minlength=n)
         ptr = torch.cumsum(cnt, 0) - cnt
         src_rows = nn[:, :k2]                                     # [n, k2]
         lens = cnt[src_rows].reshape(-1)
-        dst = torch.repeat_interleave(ar.repeat_interleave(src_rows.shape[1]), lens)
-        start = torch.repeat_interleave(ptr[src_rows].reshape(-1), lens)
-        first = torch.cumsum(lens, 0) - lens
-        idx = start + torch.arange(int(lens.sum()), device=dev) - torch.repeat_interleave(first, lens)
-        key = dst * n + vc[idx]
+        rep = torch.repeat_interleave(torch.arange(lens.numel(), device=dev), lens)  # entry -> (i, t)
+        idx = torch.arange(int(lens.sum()), device=dev) + (ptr[src_rows].reshape(-1) - (torch.cumsum(lens, 0) - lens)).index_select(0, rep)
+        key = torch.div(rep, src_rows.shape[1], rounding_mode="floor") * n + vc.index_select(0, idx)
         ukey, inv = torch.unique(key, return_inverse=True)
-        val = torch.zeros(ukey.numel(), dtype=torch.float32, device=dev).index_add_(0, inv, vv[idx])
+        val = torch.zeros(ukey.numel(), dtype=torch.float32, device=dev).index_add_(0, inv, vv.index_select(0, idx))
         vr, vc, vv = ukey // n, ukey % n, val / float(src_rows.shape[1])
-        del key, inv, idx, start, dst
+        del key, inv, idx, rep
     # 4. Jaccard distance for query x gallery through the inverted index of V's gallery rows
     is_g = vr >= nq
     gr, gcol, gval = vr[is_g] - nq, vc[is_g], vv[is_g]
@@ -195,35 +222,47 @@ def _rerank_core(src, k1: int, k2: int, lambda_value: float, chunk_size: int) ->
     ccnt = torch.bincount(gcol, minlength=n)
     cptr = torch.cumsum(ccnt, 0) - ccnt
     is_q = ~is_g
-    qr, qcol, qval = vr[is_q], vc[is_q], vv[is_q]           # sorted by row already
-    pairs_per_entry = ccnt[qcol]
-    qcnt = torch.bincount(qr, minlength=nq)
-    qptr = torch.cumsum(qcnt, 0) - qcnt
-    per_query = torch.zeros(nq, dtype=torch.int64, device=dev).index_add_(0, qr, pairs_per_entry)
-    out = torch.empty((nq, ng), dtype=torch.float32, device=dev)
-    budget = 1 << 24
-    s = 0
-    cum = torch.cumsum(per_query, 0)
-    while s < nq:
-        # as many queries as fit the pair budget (at least one)
-        base = int(cum[s - 1]) if s > 0 else 0
-        e = int(torch.searchsorted(cum, torch.tensor(base + budget, device=dev), right=True))
-        e = max(e, s + 1)
-        e = min(e, s + max(1, chunk_size))
-        a, b = int(qptr[s]), int(qptr[e - 1] + qcnt[e - 1])
-        er, ec, ev, el = qr[a:b] - s, qcol[a:b], qval[a:b], pairs_per_entry[a:b]
-        tmin = torch.zeros((e - s) * ng, dtype=torch.float32, device=dev)
-        tot = int(el.sum())
-        if tot:
-            first = torch.cumsum(el, 0) - el
-            pos = torch.repeat_interleave(cptr[ec], el) + torch.arange(tot, device=dev) - torch.repeat_interleave(first, el)
-            contrib = torch.minimum(torch.repeat_interleave(ev, el), gval[pos])
-            tmin.index_add_(0, torch.repeat_interleave(er, el) * ng + gr[pos], contrib)
-        tmin = tmin.view(e - s, ng)
-        jac = 1.0 - tmin / (2.0 - tmin)
-        orig = src.query_gallery(s, e) / rowmax[s:e].unsqueeze(1)
-        out[s:e] = jac * (1.0 - lambda_value) + orig * lambda_value
-        s = e
+    qr, qcol, qval = vr[is_q], vc[is_q], vv[is_q]
+    el = ccnt.index_select(0, qcol)                          # gallery rows sharing each query entry's column
+    order = torch.argsort(el, descending=True, stable=True)
+    el, start = el[order], cptr.index_select(0, qcol)[order]
+    base, ev = qr[order] * ng, qval[order]
+    del qr, qcol, qval, order
+    # Pairs (query entry, t-th gallery row of its column), in blocks of consecutive t: the entries
+    # with more than t0 rows are a prefix of the sorted arrays; slots past an entry's own count
+    # point at a sentinel gallery entry of value 0 (adds nothing).
+    gr_s = torch.cat([gr, torch.zeros(1, dtype=gr.dtype, device=dev)])
+    gval_s = torch.cat([gval, torch.zeros(1, dtype=gval.dtype, device=dev)])
+    sentinel = gr.numel()
+    tmin = torch.zeros(nq * ng, dtype=torch.float32, device=dev)
+    maxel = int(el[0]) if el.numel() else 0
+    n_active = torch.searchsorted(-el, -torch.arange(maxel + 1, device=dev, dtype=el.dtype)).tolist()
+    budget = 1 << 23
+    t0 = 0
+    while t0 < maxel:
+        na = n_active[t0]
+        t1 = t0 + 1
+        while t1 < maxel and n_active[t1] >= 0.75 * na:  # waste at most 25% on padding
+            t1 += 1
+        offs = torch.arange(t0, t1, device=dev, dtype=el.dtype)
+        rows_per = max(1, budget // (t1 - t0))
+        for r0 in range(0, na, rows_per):
+            r1 = min(na, r0 + rows_per)
+            pos = start[r0:r1, None] + offs
+            pos = torch.where(offs < el[r0:r1, None], pos, sentinel).view(-1)
+            tgt = (base[r0:r1, None] + gr_s.index_select(0, pos).view(r1 - r0, -1)).view(-1)
+            val = torch.minimum(ev[r0:r1, None], gval_s.index_select(0, pos).view(r1 - r0, -1)).view(-1)
+            tmin.index_add_(0, tgt, val)
+        t0 = t1
+    del el, start, base, ev
+    out = tmin.view(nq, ng)
+    step = max(1, min(nq, (1 << 24) // max(ng, 1)))
+    for s in range(0, nq, step):
+        e = min(nq, s + step)
+        # (1 - lam) * (1 - t / (2 - t)) + lam * d / rowmax, with 1 - t/(2-t) = 2 - 2/(2-t); in place
+        u = out[s:e].neg_().add_(2.0).reciprocal_()
+        u.mul_(-2.0 * (1.0 - lambda_value)).add_(2.0 * (1.0 - lambda_value))
+        u.add_(src.query_gallery(s, e) * (lambda_value / rowmax[s:e]).unsqueeze(1))
     return out
 
 
