@@ -197,6 +197,9 @@ class Preset:
         if list(self.milestones) != sorted(self.milestones):
             raise bad("milestones", self.milestones, "epochs in increasing order")
 
+    def __hash__(self) -> int:  # model_options is a dict: hash the JSON form
+        return hash(json.dumps(self.to_dict(), sort_keys=True))
+
     # ------------------------------------------------------------ derived values
     @property
     def images_per_batch(self) -> int:

@@ -306,3 +306,36 @@ def test_load_run_and_evaluate_run_with_feature_cache(data, tmp_path, monkeypatc
     monkeypatch.setattr("reidlab.engine.extract.extract_features", boom)
     again = runs.evaluate_run(tmp_path / "run", multi_query=True)
     assert again.equals(df)
+
+
+# ----------------------------------------------------------------------------- small pieces
+def test_random_batch_sampler_partitions_each_global_batch_between_ranks():
+    from reidlab.engine.sampling import RandomBatchSampler
+
+    single = RandomBatchSampler(50, batch_size=8, seed=3)
+    r0 = RandomBatchSampler(50, batch_size=8, seed=3, rank=0, world_size=2)
+    r1 = RandomBatchSampler(50, batch_size=8, seed=3, rank=1, world_size=2)
+    e = single.epoch_batches(0)
+    assert len(e) == 6 and all(len(b) == 8 for b in e)
+    flat = [i for b in e for i in b]
+    assert len(set(flat)) == 48                               # no image twice in an epoch
+    for g, a, b in zip(e, r0.epoch_batches(0), r1.epoch_batches(0)):
+        assert a + b == g                                      # ranks split the global batch
+    assert single.epoch_batches(1) != e and single.epoch_batches(0) == e
+    with pytest.raises(ConfigError, match="divisible"):
+        RandomBatchSampler(50, batch_size=7, world_size=2)
+
+
+def test_records_keypoints_rescale_to_the_network_input(data):
+    import numpy as np
+
+    from reidlab.data import load_dataset
+    from reidlab.engine.extract import records_keypoints
+
+    ds = load_dataset("auto", data)
+    recs = ds.train[:3]
+    kp, n = records_keypoints(recs, (64, 32))                  # stored images are 128x64
+    assert n == 3 and kp.shape == (3, 18, 3)
+    src = np.stack([r.keypoints for r in recs])
+    np.testing.assert_allclose(kp[..., :2].numpy(), src[..., :2] / 2, rtol=1e-6)
+    np.testing.assert_array_equal(kp[..., 2].numpy(), src[..., 2])
