@@ -52,7 +52,8 @@ def reference_st(pids, cams, frames, bin_size, sigma, num_bins, qc, qfr, gc, gfr
     return out, hist
 
 
-def test_st_equals_loop_reference():
+@pytest.mark.parametrize("float_frames", [False, True])
+def test_st_equals_loop_reference(float_frames):
     rng = np.random.default_rng(0)
     n, cam_labels = 400, [3, 7, 11, 20]  # arbitrary integer camera labels
     pids = rng.integers(0, 60, n)
@@ -63,6 +64,9 @@ def test_st_equals_loop_reference():
     nb = model.num_bins
     qc, gc = rng.choice(cam_labels + [99], 25), rng.choice(cam_labels, 40)  # 99: never seen
     qfr, gfr = rng.integers(0, 5000, 25), rng.integers(0, 5000, 40)
+    qfr[0], gfr[0] = 1000, 1000  # equal frames: gallery camera first (the original's else branch)
+    if float_frames:  # e.g. timestamps; exercises the float64 path
+        frames, qfr, gfr = frames + 0.25, qfr + 0.5, gfr + 0.25
     p = model.probability(qc, qfr, gc, gfr, chunk_size=7, dtype=torch.float64)
     keep = pids >= 0
     ref, hist = reference_st(list(pids[keep]), list(cams[keep]), list(frames[keep]), 100, 2, nb, qc, qfr, gc, gfr)

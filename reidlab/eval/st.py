@@ -135,37 +135,49 @@ class STModel:
 
         Computed on the device of ``q_frames`` (if a tensor) by one gather from the table per chunk.
         """
-        qf = _vec(q_frames, "q_frames")
-        dev = qf.device
-        qf = qf.to(torch.float64)
-        nq = qf.numel()
+        qfr = _vec(q_frames, "q_frames")
+        dev = qfr.device
+        nq = qfr.numel()
         qc = _vec(q_camids, "q_camids", nq).to(device=dev, dtype=torch.int64)
-        gfr = _vec(g_frames, "g_frames").to(device=dev, dtype=torch.float64)
+        gfr = _vec(g_frames, "g_frames").to(device=dev)
         ng = gfr.numel()
         gc = _vec(g_camids, "g_camids", ng).to(device=dev, dtype=torch.int64)
         ncam, nb = self.cam_labels.numel(), self.num_bins
         labels = self.cam_labels.to(dev)
-        # unknown cameras -> an extra all-zero camera slot
-        table = torch.zeros((ncam + 1, ncam + 1, nb + 1), dtype=dtype, device=dev)
-        table[:ncam, :ncam, :nb] = self.table.to(device=dev, dtype=dtype)
-        flat_table = table.view(-1)
+        # table2[qcam, gcam, later, bin]: later=1 -> query later: table[q, g]; 0 -> table[g, q].
+        # Unknown cameras -> an extra all-zero slot; bin nb (past the table) -> 0.
+        t = torch.zeros((ncam + 1, ncam + 1, nb + 1), dtype=dtype, device=dev)
+        t[:ncam, :ncam, :nb] = self.table.to(device=dev, dtype=dtype)
+        table2 = torch.stack([t.transpose(0, 1), t], 2).contiguous().view(-1)
 
         def index(c: torch.Tensor) -> torch.Tensor:
             i = torch.searchsorted(labels, c).clamp(max=ncam - 1)
             return torch.where(labels[i] == c, i, torch.full_like(i, ncam))
 
-        qi, gi = index(qc), index(gc)
+        # integer frames and bin size: exact int32/int64 arithmetic; otherwise float64
+        integral = not qfr.is_floating_point() and not gfr.is_floating_point() and float(self.bin_size).is_integer()
+        if integral:
+            big = max(int(qfr.abs().max()) if nq else 0, int(gfr.abs().max()) if ng else 0)
+            it = torch.int32 if 2 * big < 2 ** 31 and (ncam + 1) ** 2 * 2 * (nb + 1) < 2 ** 31 else torch.int64
+            qv, gv, bs = qfr.to(it), gfr.to(it), int(self.bin_size)
+        else:
+            it = torch.int64
+            qv, gv, bs = qfr.to(torch.float64), gfr.to(torch.float64), float(self.bin_size)
+        row = 2 * (nb + 1)
+        qbase = (index(qc) * (ncam + 1) * row).to(it)
+        gbase = (index(gc) * row).to(it)
         out = torch.empty((nq, ng), dtype=dtype, device=dev)
-        stride0, stride1 = (ncam + 1) * (nb + 1), nb + 1
         for s in range(0, nq, max(1, int(chunk_size))):
             e = min(nq, s + max(1, int(chunk_size)))
-            diff = qf[s:e].unsqueeze(1) - gfr.unsqueeze(0)
-            later_q = diff > 0
-            bins = torch.floor(diff.abs_() / self.bin_size).clamp_(max=nb).to(torch.int64)
-            qs, gs = qi[s:e].unsqueeze(1), gi.unsqueeze(0)
-            idx = torch.where(later_q, qs * stride0 + gs * stride1, gs * stride0 + qs * stride1)
-            idx += bins
-            out[s:e] = flat_table[idx]
+            diff = qv[s:e].unsqueeze(1) - gv.unsqueeze(0)
+            later = diff > 0
+            if integral:
+                b = diff.abs_().div_(bs, rounding_mode="floor").clamp_(max=nb)
+            else:
+                b = diff.abs_().div_(bs).floor_().clamp_(max=nb).to(it)
+            b.add_(qbase[s:e].unsqueeze(1)).add_(gbase.unsqueeze(0))
+            b.add_(later.to(it), alpha=nb + 1)
+            torch.index_select(table2, 0, b.view(-1), out=out[s:e].view(-1))
         return out
 
     def to_dict(self) -> dict:
@@ -196,9 +208,12 @@ def joint_score(similarity: ArrayLike, p_st: ArrayLike, lambda0: float = 1.0, la
     p = as_tensor(p_st, "p_st", device=s.device)
     if s.shape != p.shape:
         raise ConfigError(f"joint_score: similarity shape {tuple(s.shape)} != p_st shape {tuple(p.shape)}; score the same query x gallery pairs")
+    if lambda0 <= 0 or lambda1 <= 0:
+        raise ConfigError(f"joint_score: lambda0={lambda0} and lambda1={lambda1} must be > 0 (paper: 1 and 2)")
     dt = torch.promote_types(s.dtype if s.is_floating_point() else torch.float32, p.dtype if p.is_floating_point() else torch.float32)
-    s, p = s.to(dt), p.to(dt)
-    out = torch.sigmoid(gamma * s - math.log(lambda0)) * torch.sigmoid(gamma * p - math.log(lambda1))
+    # 1/(1 + l e^(-g x)) = sigmoid(g x - ln l); computed in place on one output buffer
+    out = s.to(dt, copy=True).mul_(gamma).sub_(math.log(lambda0)).sigmoid_()
+    out.mul_(torch.sigmoid(p.to(dt) * gamma - math.log(lambda1)))
     return out.cpu().numpy() if isinstance(similarity, np.ndarray) else out
 
 
