@@ -9,7 +9,7 @@ PIP := $(PY) -m pip install --progress-bar off -q
 # Running as root (containers, CI) JupyterLab needs --allow-root.
 LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: venv test demo lab data bench clean help
+.PHONY: venv test demo report lab data bench clean help
 
 help:
 	@echo "make demo   set up .venv, generate the embedded dataset, run the main job"
@@ -36,8 +36,17 @@ data: venv
 test: venv
 	REIDLAB_PROFILE=smoke MPLBACKEND=Agg $(PY) -m pytest tests $(wildcard notebooks/*.ipynb) --nbval-lax -p no:cacheprovider
 
+# The main job: execute the nine notebooks with papermill in the demo profile (CPU, minutes)
+# and write reports/ (executed notebooks, HTML, index.html with every model's results).
 demo: venv data
-	$(VENV)/bin/reidlab info --data $(DATA)
+	$(VENV)/bin/reidlab report --profile demo $(if $(filter command line,$(origin DATA)),--data $(DATA))
+
+# The same report in any profile, e.g. on a GPU box with a real benchmark:
+#   make report PROFILE=paper DATASET=market1501 DATA=/path/to/Market-1501
+PROFILE ?= demo
+DATASET ?=
+report: venv
+	$(VENV)/bin/reidlab report --profile $(PROFILE) $(if $(DATASET),--dataset $(DATASET)) $(if $(filter command line,$(origin DATA)),--data $(DATA))
 
 lab: venv
 	$(VENV)/bin/jupyter lab --notebook-dir=. $(LAB_ROOT)
