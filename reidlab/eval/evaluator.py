@@ -9,9 +9,9 @@ import numpy as np
 import torch
 
 from reidlab.errors import ConfigError
-from reidlab.eval._common import ArrayLike, as_tensor, check_choice, float_features
-from reidlab.eval.distance import METRICS, pairwise_distance
-from reidlab.eval.metrics import RankResult, rank_metrics
+from reidlab.eval._common import ArrayLike, as_labels, as_tensor, check_choice, float_features
+from reidlab.eval.distance import METRICS, iter_distance_blocks, pairwise_distance
+from reidlab.eval.metrics import AP_KINDS, RankResult, _chunk_metrics, _finish, _GalleryIndex, rank_metrics
 from reidlab.eval.qe import average_query_expansion
 from reidlab.eval.rerank import rerank_from_features
 from reidlab.eval.st import STModel, joint_score, st_rerank_distance
@@ -19,35 +19,26 @@ from reidlab.eval.st import STModel, joint_score, st_rerank_distance
 
 def evaluate_features(qf: ArrayLike, gf: ArrayLike, q_pids: ArrayLike, g_pids: ArrayLike, q_camids: ArrayLike,
                       g_camids: ArrayLike, metric: str = "euclidean", max_rank: int = 50, ap: str = "standard",
-                      chunk_size: int = 512) -> RankResult:
+                      chunk_size: int = 1024) -> RankResult:
     """``rank_metrics(pairwise_distance(qf, gf, metric), ...)`` without holding the full distance matrix.
 
-    Distances of ``chunk_size`` queries are computed and ranked at once (float32), so memory is
-    O(chunk_size x ng). Same conventions as :func:`pairwise_distance` and :func:`rank_metrics`.
+    Distances of ``chunk_size`` queries are computed (float32) and ranked at once, so memory is
+    O(chunk_size x ng). Same conventions as :func:`pairwise_distance` and :func:`rank_metrics`
+    (``cmc_mode="all"``).
     """
     check_choice(metric, "metric", METRICS)
+    check_choice(ap, "ap", AP_KINDS)
     q = float_features(qf, "qf")
+    dev = q.device
     nq = q.shape[0]
-    qp, qc = as_tensor(q_pids, "q_pids", ndim=1), as_tensor(q_camids, "q_camids", ndim=1)
-    if qp.numel() != nq or qc.numel() != nq:
-        raise ConfigError(f"evaluate_features: {nq} query features but {qp.numel()} q_pids / {qc.numel()} q_camids")
-    parts = []
-    for s in range(0, nq, max(1, int(chunk_size))):
-        e = min(nq, s + max(1, int(chunk_size)))
-        d = pairwise_distance(q[s:e], gf, metric=metric, chunk_size=e - s)
-        parts.append(rank_metrics(d, qp[s:e], g_pids, qc[s:e], g_camids, max_rank=max_rank, ap=ap, chunk_size=e - s))
-    return _merge(parts, ap)
-
-
-def _merge(parts: list[RankResult], ap: str) -> RankResult:
-    all_ap = np.concatenate([p.all_ap for p in parts])
-    all_inp = np.concatenate([p.all_inp for p in parts])
-    first = np.concatenate([p.first_hit for p in parts])
-    nv = sum(p.num_valid for p in parts)
-    cmc = sum(p.cmc * p.num_valid for p in parts) / max(nv, 1)
-    return RankResult(cmc=np.asarray(cmc, dtype=np.float64), mAP=float(np.nanmean(all_ap)) if nv else float("nan"),
-                      mINP=float(np.nanmean(all_inp)) if nv else float("nan"), num_valid=nv,
-                      num_skipped=len(all_ap) - nv, all_ap=all_ap, all_inp=all_inp, ap_kind=ap, first_hit=first)
+    ng = float_features(gf, "gf").shape[0]
+    qp, qc = as_labels(q_pids, "q_pids", nq, dev), as_labels(q_camids, "q_camids", nq, dev)
+    gidx = _GalleryIndex(as_labels(g_pids, "g_pids", ng, dev), as_labels(g_camids, "g_camids", ng, dev))
+    all_ap, all_inp = np.full(nq, np.nan), np.full(nq, np.nan)
+    first_hit = np.zeros(nq, dtype=np.int64)
+    for s, e, d in iter_distance_blocks(q, gf, metric=metric, chunk_size=chunk_size):
+        _chunk_metrics(d, qp[s:e], qc[s:e], gidx, ap, all_ap[s:e], all_inp[s:e], first_hit[s:e], s)
+    return _finish(all_ap, all_inp, first_hit, ap, "all", int(max_rank))
 
 
 class Evaluator:

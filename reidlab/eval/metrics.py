@@ -220,7 +220,7 @@ def _single_shot_first_hit(D: torch.Tensor, q_pids: torch.Tensor, q_cams: torch.
 
 def rank_metrics(distmat: ArrayLike, q_pids: ArrayLike, g_pids: ArrayLike, q_camids: ArrayLike,
                  g_camids: ArrayLike, max_rank: int = 50, ap: str = "standard", cmc_mode: str = "all",
-                 num_repeats: int = 10, seed: int = 0, chunk_size: int = 512) -> RankResult:
+                 num_repeats: int = 10, seed: int = 0, chunk_size: int = 1024) -> RankResult:
     """CMC, mAP and mINP from a query x gallery distance matrix (smaller = more similar).
 
     Args:
@@ -254,50 +254,69 @@ def rank_metrics(distmat: ArrayLike, q_pids: ArrayLike, g_pids: ArrayLike, q_cam
     gp = as_labels(g_pids, "g_pids", ng, dev)
     gc = as_labels(g_camids, "g_camids", ng, dev)
 
-    g_sorted = torch.argsort(gp, stable=True)
-    u_pids, u_count = torch.unique_consecutive(gp[g_sorted], return_counts=True)
-    u_start = torch.cumsum(u_count, 0) - u_count
-    junk = torch.nonzero(gp == -1).flatten()
-    junk_cols = junk if junk.numel() else None
-
+    gidx = _GalleryIndex(gp, gc)
     all_ap = np.full(nq, np.nan)
     all_inp = np.full(nq, np.nan)
     first_hit = np.zeros(nq, dtype=np.int64)
     step = max(1, int(chunk_size))
     for s in range(0, nq, step):
         e = min(nq, s + step)
-        if bool(torch.isnan(D[s:e].max())) if D[s:e].numel() else False:  # max propagates NaN
-            raise ConfigError(f"distmat contains NaN (query rows {s}..{e - 1}); check the features (NaN/inf) before ranking")
-        ranks, m = _positive_ranks_chunk(D[s:e], qp[s:e], qc[s:e], gp, gc, junk_cols,
-                                         g_sorted, u_pids, u_start, u_count)
-        valid = m > 0
-        if not bool(valid.any()):
-            continue
-        M = ranks.shape[1]
-        r = ranks.to(torch.float64)
-        k = torch.arange(1, M + 1, device=dev, dtype=torch.float64).unsqueeze(0)
-        inside = k <= m.unsqueeze(1)
-        prec = torch.where(inside, k / r.clamp(min=1), torch.zeros_like(r))
-        if ap == "standard":
-            apv = prec.sum(1) / m.clamp(min=1)
-        else:
-            prev = torch.where(r > 1, (k - 1) / (r - 1).clamp(min=1), torch.ones_like(r))
-            apv = (torch.where(inside, (prec + prev) / 2, torch.zeros_like(r))).sum(1) / m.clamp(min=1)
-        last = ranks.gather(1, (m - 1).clamp(min=0).unsqueeze(1)).squeeze(1).to(torch.float64)
-        inp = m.to(torch.float64) / last.clamp(min=1)
-        v = valid.cpu().numpy()
-        all_ap[s:e][v] = apv.cpu().numpy()[v]
-        all_inp[s:e][v] = inp.cpu().numpy()[v]
-        first_hit[s:e][v] = ranks[:, 0].cpu().numpy()[v]
+        _chunk_metrics(D[s:e], qp[s:e], qc[s:e], gidx, ap, all_ap[s:e], all_inp[s:e], first_hit[s:e], s)
+    return _finish(all_ap, all_inp, first_hit, ap, cmc_mode, int(max_rank),
+                   lambda: _single_shot_first_hit(D, qp, qc, gp, gc, int(max_rank), int(num_repeats), int(seed)))
 
+
+class _GalleryIndex:
+    """Gallery labels prepared once: pid-sorted order, runs per pid, junk columns."""
+
+    def __init__(self, gp: torch.Tensor, gc: torch.Tensor):
+        self.gp, self.gc = gp, gc
+        self.g_sorted = torch.argsort(gp, stable=True)
+        self.u_pids, self.u_count = torch.unique_consecutive(gp[self.g_sorted], return_counts=True)
+        self.u_start = torch.cumsum(self.u_count, 0) - self.u_count
+        junk = torch.nonzero(gp == -1).flatten()
+        self.junk_cols = junk if junk.numel() else None
+
+
+def _chunk_metrics(D: torch.Tensor, qp: torch.Tensor, qc: torch.Tensor, gidx: _GalleryIndex, ap: str,
+                   out_ap: np.ndarray, out_inp: np.ndarray, out_first: np.ndarray, offset: int) -> None:
+    """AP, INP and first-hit rank of one chunk of queries, written into the given array views."""
+    if bool(torch.isnan(D.max())) if D.numel() else False:  # max propagates NaN
+        raise ConfigError(f"distmat contains NaN (query rows {offset}..{offset + D.shape[0] - 1}); "
+                          "check the features (NaN/inf) before ranking")
+    ranks, m = _positive_ranks_chunk(D, qp, qc, gidx.gp, gidx.gc, gidx.junk_cols, gidx.g_sorted,
+                                     gidx.u_pids, gidx.u_start, gidx.u_count)
+    valid = m > 0
+    if not bool(valid.any()):
+        return
+    M = ranks.shape[1]
+    r = ranks.to(torch.float64)
+    k = torch.arange(1, M + 1, device=D.device, dtype=torch.float64).unsqueeze(0)
+    inside = k <= m.unsqueeze(1)
+    prec = torch.where(inside, k / r.clamp(min=1), torch.zeros_like(r))
+    if ap == "standard":
+        apv = prec.sum(1) / m.clamp(min=1)
+    else:
+        prev = torch.where(r > 1, (k - 1) / (r - 1).clamp(min=1), torch.ones_like(r))
+        apv = (torch.where(inside, (prec + prev) / 2, torch.zeros_like(r))).sum(1) / m.clamp(min=1)
+    last = ranks.gather(1, (m - 1).clamp(min=0).unsqueeze(1)).squeeze(1).to(torch.float64)
+    inp = m.to(torch.float64) / last.clamp(min=1)
+    v = valid.cpu().numpy()
+    out_ap[v] = apv.cpu().numpy()[v]
+    out_inp[v] = inp.cpu().numpy()[v]
+    out_first[v] = ranks[:, 0].cpu().numpy()[v]
+
+
+def _finish(all_ap: np.ndarray, all_inp: np.ndarray, first_hit: np.ndarray, ap: str, cmc_mode: str,
+            max_rank: int, single_shot=None) -> RankResult:
+    nq = len(all_ap)
     valid = first_hit > 0
     num_valid = int(valid.sum())
     if cmc_mode == "all":
         counts = np.bincount(np.minimum(first_hit[valid], max_rank + 1), minlength=max_rank + 2)[1:max_rank + 1]
         cmc = np.cumsum(counts) / max(num_valid, 1)
     else:
-        cmc_rows = _single_shot_first_hit(D, qp, qc, gp, gc, int(max_rank), int(num_repeats), int(seed))
-        cmc = cmc_rows.numpy()[valid].sum(0) / max(num_valid, 1)
+        cmc = single_shot().numpy()[valid].sum(0) / max(num_valid, 1)
     mAP = float(np.nanmean(all_ap)) if num_valid else float("nan")
     mINP = float(np.nanmean(all_inp)) if num_valid else float("nan")
     return RankResult(cmc=cmc.astype(np.float64), mAP=mAP, mINP=mINP, num_valid=num_valid,

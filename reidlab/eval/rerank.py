@@ -120,11 +120,12 @@ class _FeatureSource:
         block = _block(self.f[s:e], self.f, None if self.norm is None else self.norm[s:e], self.norm)
         return block.max(1).values, torch.topk(block, k, dim=1, largest=False, sorted=True).indices
 
-    def pairs(self, i: torch.Tensor, j: torch.Tensor, chunk: int = 1 << 16) -> torch.Tensor:
+    def pairs(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
         out = torch.empty(i.numel(), dtype=torch.float32, device=self.device)
+        chunk = max(1, (1 << 24) // max(1, self.f.shape[1]))  # ~64 MB of gathered features per step
         for s in range(0, i.numel(), chunk):
             a, b = i[s:s + chunk], j[s:s + chunk]
-            dot = (self.f[a] * self.f[b]).sum(1)
+            dot = (self.f.index_select(0, a) * self.f.index_select(0, b)).sum(1)
             if self.norm is None:
                 out[s:s + chunk] = (1.0 - dot).clamp_(min=0.0)
             else:
