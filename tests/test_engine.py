@@ -236,6 +236,9 @@ def test_bad_configs_fail_with_one_clear_line(data, tmp_path):
         train("bot-smoke", data=data, out=tmp_path / "c")
     with pytest.raises(ConfigError, match="unknown preset field 'lrr'; did you mean 'lr'"):
         train("bot-smoke", data=data, out=tmp_path / "d", lrr=0.1)
+    with pytest.raises(ConfigError, match="fp16.*only supported on CUDA"):
+        train("bot-smoke", data=data, out=tmp_path / "e", device="cpu", amp="fp16", **{"model_options.backbone_width": 0.125})
+    assert not (tmp_path / "e").exists()
 
 
 def test_pose_model_without_keypoints_file_names_the_expected_path(data, tmp_path):
@@ -246,6 +249,7 @@ def test_pose_model_without_keypoints_file_names_the_expected_path(data, tmp_pat
     with pytest.raises(ConfigError) as e:
         train("jlpose-smoke", data=nokp, out=tmp_path / "r", progress=False)
     assert str(nokp / "keypoints.json") in str(e.value) and "\n" not in str(e.value)
+    assert not (tmp_path / "r").exists()          # a failed start writes nothing (retry needs no --resume)
 
 
 # ----------------------------------------------------------------------------- extraction

@@ -353,16 +353,6 @@ def _train(preset_or_config, data, out, seed, epochs, max_iters, dev, resume, pr
         model.to(memory_format=torch.channels_last)
     D.broadcast_module(model, info)
 
-    config = {
-        "preset": preset.to_dict(), "seed": int(seed), "data": str(root.resolve()),
-        "dataset": getattr(ds, "name", None) or dataset, "num_classes": num_classes,
-        "device": str(dev), "world_size": info.world_size, "max_iters": max_iters,
-        "versions": _versions(), "command": list(sys.argv),
-    }
-    if info.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        ckpt_io.atomic_write_text(json.dumps(config, indent=2) + "\n", out / "config.json")
-
     # ---- data pipeline
     cache = ImageCache(train_recs, size=preset.input_size, cache_dir=cache_dir)
     pids_t = torch.tensor([r.pid for r in train_recs], dtype=torch.long)
@@ -387,6 +377,17 @@ def _train(preset_or_config, data, out, seed, epochs, max_iters, dev, resume, pr
     dtype = amp_dtype(preset.amp, dev)
     scaler = torch.amp.GradScaler(dev.type) if dtype == torch.float16 else None
     criterion = _build_loss(model, preset, num_classes)
+
+    # everything is validated: only now does the run folder get written
+    config = {
+        "preset": preset.to_dict(), "seed": int(seed), "data": str(root.resolve()),
+        "dataset": getattr(ds, "name", None) or dataset, "num_classes": num_classes,
+        "device": str(dev), "world_size": info.world_size, "max_iters": max_iters,
+        "versions": _versions(), "command": list(sys.argv),
+    }
+    if info.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        ckpt_io.atomic_write_text(json.dumps(config, indent=2) + "\n", out / "config.json")
     net: nn.Module = model
     if info.enabled:
         net = nn.parallel.DistributedDataParallel(
