@@ -63,6 +63,11 @@ def test_equals_argsort_reference(structured, ap, dtype):
     assert res.mAP == pytest.approx(np.nanmean(aps), abs=1e-6)
     assert res.mINP == pytest.approx(np.nanmean(inps), abs=1e-6)
     assert 0 < res.mAP < 1 and res.ap_kind == ap
+    # non-contiguous inputs (Fortran-ordered numpy, transposed tensor) give the same result
+    f_res = rank_metrics(np.asfortranarray(D), qp, gp, qc, gc, max_rank=20, ap=ap, chunk_size=37)
+    t_res = rank_metrics(torch.from_numpy(np.ascontiguousarray(D.T)).t().to(dtype), qp, gp, qc, gc, max_rank=20, ap=ap)
+    np.testing.assert_allclose(f_res.all_ap, aps, atol=1e-6)
+    np.testing.assert_allclose(t_res.all_ap, res.all_ap, atol=0)
 
 
 def test_ties_broken_by_gallery_index():

@@ -59,14 +59,15 @@ def iter_distance_blocks(q: ArrayLike, g: ArrayLike, metric: str = "euclidean", 
     """Yield ``(start, end, block)`` with ``block = pairwise_distance(q[start:end], g)``.
 
     Lets callers consume a query x gallery distance matrix chunk by chunk without holding it
-    in memory (used by the fused evaluation and by feature-based re-ranking). Same metric
-    conventions as :func:`pairwise_distance`.
+    in memory (used by the fused evaluation). Same metric conventions as :func:`pairwise_distance`.
+    The block is a view of one reused buffer: consume (or clone) it before the next iteration.
     """
     qt, gt, qn, gn = _prepared(q, g, metric, dtype)
     step = max(1, int(chunk_size))
+    buf = torch.empty((min(step, qt.shape[0]), gt.shape[0]), dtype=dtype, device=qt.device)
     for s in range(0, qt.shape[0], step):
         e = min(qt.shape[0], s + step)
-        yield s, e, _block(qt[s:e], gt, None if qn is None else qn[s:e], gn)
+        yield s, e, _block(qt[s:e], gt, None if qn is None else qn[s:e], gn, out=buf[:e - s])
 
 
 def pairwise_distance(q: ArrayLike, g: ArrayLike, metric: str = "euclidean", chunk_size: int = 2048,

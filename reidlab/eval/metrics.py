@@ -284,6 +284,7 @@ def _chunk_metrics(D: torch.Tensor, qp: torch.Tensor, qc: torch.Tensor, gidx: _G
     if bool(torch.isnan(D.max())) if D.numel() else False:  # max propagates NaN
         raise ConfigError(f"distmat contains NaN (query rows {offset}..{offset + D.shape[0] - 1}); "
                           "check the features (NaN/inf) before ranking")
+    D = D.contiguous()  # e.g. a Fortran-ordered numpy matrix: copy this chunk only
     ranks, m = _positive_ranks_chunk(D, qp, qc, gidx.gp, gidx.gc, gidx.junk_cols, gidx.g_sorted,
                                      gidx.u_pids, gidx.u_start, gidx.u_count)
     valid = m > 0
