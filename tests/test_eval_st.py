@@ -143,6 +143,10 @@ def test_evaluator_protocol():
     sim = 1 - pairwise_distance(feats[isq], feats[~isq], metric="cosine")
     dist = 2 - 2 * joint_score(sim, st.probability(cams[isq], frames[isq], cams[~isq], frames[~isq]))
     torch.testing.assert_close(ev_st.distance(), dist)
+    ev_st_rr = Evaluator(metric="cosine", st=st, rerank=True, rerank_params={"k1": 6, "k2": 2})
+    ev_st_rr.process(feats, pids, cams, is_query=isq, frames=frames)
+    d_rr = ev_st_rr.distance()
+    assert d_rr.shape == dist.shape and not torch.allclose(d_rr, dist) and ev_st_rr.evaluate().mAP > 0.9
     ev.reset()
     with pytest.raises(ConfigError, match="no query items"):
         ev.evaluate()

@@ -13,7 +13,7 @@ from reidlab.eval._common import ArrayLike, as_labels, as_tensor, check_choice, 
 from reidlab.eval.distance import METRICS, iter_distance_blocks, pairwise_distance
 from reidlab.eval.metrics import AP_KINDS, RankResult, _chunk_metrics, _finish, _GalleryIndex, rank_metrics
 from reidlab.eval.qe import average_query_expansion
-from reidlab.eval.rerank import rerank_from_features
+from reidlab.eval.rerank import k_reciprocal_rerank, rerank_from_features
 from reidlab.eval.st import STModel, joint_score, st_rerank_distance
 
 
@@ -61,8 +61,8 @@ class Evaluator:
                  rerank_params: Optional[dict] = None, qe_params: Optional[dict] = None):
         self.metric = check_choice(metric, "metric", METRICS)
         self.rerank, self.st, self.qe, self.ap, self.max_rank = bool(rerank), st, bool(qe), ap, int(max_rank)
-        self.rerank_params = dict(k1=20, k2=6, lambda_value=0.3, **(rerank_params or {}))
-        self.qe_params = dict(top_k=5, alpha=3.0, **(qe_params or {}))
+        self.rerank_params = {"k1": 20, "k2": 6, "lambda_value": 0.3, **(rerank_params or {})}
+        self.qe_params = {"top_k": 5, "alpha": 3.0, **(qe_params or {})}
         self.reset()
 
     def reset(self) -> None:
@@ -100,20 +100,19 @@ class Evaluator:
         if self.st is not None:
             if bool((qfr < 0).any()) or bool((gfr < 0).any()):
                 raise ConfigError("Evaluator(st=...): frames missing; pass frames= to process() for every batch")
-            sim = 1.0 - pairwise_distance(qf, gf, metric="cosine")
-            dist = st_rerank_distance(joint_score(sim, self.st.probability(qc, qfr, gc, gfr)))
-            if self.rerank:
-                from reidlab.eval.rerank import k_reciprocal_rerank
-                def st_dist(a, afr, ac, b, bfr, bc):
-                    s = 1.0 - pairwise_distance(a, b, metric="cosine")
-                    return st_rerank_distance(joint_score(s, self.st.probability(ac, afr, bc, bfr)))
-                qq = st_dist(qf, qfr, qc, qf, qfr, qc)
-                gg = st_dist(gf, gfr, gc, gf, gfr, gc)
+            dist = self._st_distance(qf, qc, qfr, gf, gc, gfr)
+            if self.rerank:  # k-reciprocal re-ranking on 2 - 2 * joint score (symmetric blocks)
+                qq = self._st_distance(qf, qc, qfr, qf, qc, qfr)
+                gg = self._st_distance(gf, gc, gfr, gf, gc, gfr)
                 dist = k_reciprocal_rerank(dist, (qq + qq.t()) / 2, (gg + gg.t()) / 2, **self.rerank_params)
             return dist
         if self.rerank:
             return rerank_from_features(qf, gf, metric=metric, **self.rerank_params)
         return pairwise_distance(qf, gf, metric=metric)
+
+    def _st_distance(self, af, ac, afr, bf, bc, bfr) -> torch.Tensor:
+        sim = 1.0 - pairwise_distance(af, bf, metric="cosine")
+        return st_rerank_distance(joint_score(sim, self.st.probability(ac, afr, bc, bfr)))
 
     def evaluate(self) -> RankResult:
         """Rank every processed query against the gallery; returns :class:`RankResult`."""
