@@ -809,16 +809,21 @@ as *no evidence either way*. A paper's ordering not reproduced here is a finding
 setting (small model, from scratch, synthetic data), not a verdict on the paper.
 """),
         params('''
-studies = "pfn,mgwp,lgeu,jlpose"   # which ablation studies to run (comma-separated)
-max_iters = None                   # iterations per variant (None: the profile's ablation budget)
+studies = ""             # comma-separated subset of pfn,mgwp,lgeu,jlpose ("": the profile's; demo: pfn,lgeu)
+max_iters = None         # iterations per variant (None: the same budget as the model's main run)
 '''),
         md("""
 ## Set-up
 
-The profile fixes the per-variant budget (`ablation_iters`), the seeds (`ablation_seeds`)
-and which variants run (`ablation_scope`): the `demo` profile runs one seed of the main
-variants; `full` and `paper` run all of them with three seeds. Runs are kept under
-`runs/<profile>/ablation/` and reused.
+The profile fixes the seeds (`ablation_seeds`), which studies and variants run
+(`ablation_studies`, `ablation_scope`) and the budget: every variant trains exactly as long
+as the model's main run in 02-05, so the full-model variant *is* that run (reused, not
+retrained). The `demo` profile fits the 20-minute budget by running one seed of the two
+cheapest studies (PFN and LGEU); the MGWP and joint-loss studies print "skipped" -- run
+them with `-p studies pfn,mgwp,lgeu,jlpose` or in the `full` profile, which runs every
+variant (including the number of MGWP parts) with three seeds. The `smoke` profile runs two
+variants per study, only to check that the code runs. Runs are kept under
+`runs/<profile>/` and reused. The table below is the plan.
 """),
         code(SETUP_IMPORTS + """
 cfg = report.setup("06_ablations", profile=profile, seed=seed, dataset=dataset, data_root=data_root,

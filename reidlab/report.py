@@ -88,7 +88,10 @@ METRICS: tuple[str, ...] = ("R1", "R5", "R10", "mAP", "mINP")
 #:   max_iters: training iterations per model (None = the preset's own schedule);
 #:     ``max_iters_by_model`` overrides it for slower models.
 #:   epochs: epochs per model (None = the preset's), used when ``max_iters`` is None.
-#:   ablation_iters: iterations per ablation variant; ablation_seeds: seeds per variant.
+#:   ablation_iters: iterations per ablation variant (None: the same budget as the main run
+#:     of that model, so the full-model variant reuses the 02-05 run); ablation_seeds: seeds
+#:     per variant; ablation_scope: which variants run (see ABLATIONS); ablation_studies:
+#:     the studies 06 runs by default (demo: the two cheapest, to fit the time budget).
 #:   seeds: seeds the notebooks use; device: default device ("auto" = cuda if available).
 #:   topk: galleries' top-k; max_queries: queries shown/used by the heavy per-query plots.
 #:   eval_batch: feature-extraction batch size.
@@ -98,15 +101,19 @@ PROFILES: dict[str, dict[str, Any]] = {
     "smoke": dict(
         dataset="synthreid", data_root="data/synthreid-small", synth_args=["--small"],
         preset_scale="smoke", max_iters=None, max_iters_by_model={}, epochs=None,
-        ablation_iters=None, ablation_seeds=[0], ablation_scope="smoke",
+        ablation_iters=None, ablation_seeds=[0], ablation_scope="smoke", ablation_studies="pfn,mgwp,lgeu,jlpose",
         train_overrides={"model_options.backbone_width": 0.25},
         seeds=[0], device="cpu", topk=5, max_queries=4, eval_batch=128,
         description="tiny synthetic set, a few iterations: checks that every notebook runs (nbval)",
     ),
     "demo": dict(
         dataset="synthreid", data_root="data/synthreid", synth_args=[],
-        preset_scale="cpu-demo", max_iters=150, max_iters_by_model={"mgwp": 110},
-        epochs=None, ablation_iters=60, ablation_seeds=[0], ablation_scope="demo",
+        # iterations sized from measured CPU cost per image (ResNet18-sized, 128x64, bf16):
+        # lgeu/se/baseline ~120 img/s, mgwp ~40, pfn ~34, jlpose ~26 on 2 idle cores
+        # -> about 1.5 min per main model; ablations reuse these budgets (and the main runs).
+        preset_scale="cpu-demo", max_iters=100,
+        max_iters_by_model={"pfn": 50, "mgwp": 100, "lgeu": 200, "se": 200, "baseline": 200, "jlpose": 40},
+        epochs=None, ablation_iters=None, ablation_seeds=[0], ablation_scope="demo", ablation_studies="pfn,lgeu",
         train_overrides={},
         seeds=[0], device="cpu", topk=8, max_queries=8, eval_batch=256,
         description="embedded synthetic set, CPU presets, short schedules: make demo (<= 20 min on 2 cores)",
@@ -114,7 +121,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     "full": dict(
         dataset="synthreid", data_root="data/synthreid", synth_args=[],
         preset_scale="cpu-demo", max_iters=None, max_iters_by_model={}, epochs=None,
-        ablation_iters=None, ablation_seeds=[0, 1, 2], ablation_scope="full",
+        ablation_iters=None, ablation_seeds=[0, 1, 2], ablation_scope="full", ablation_studies="pfn,mgwp,lgeu,jlpose",
         train_overrides={},
         seeds=[0, 1, 2], device="auto", topk=10, max_queries=12, eval_batch=256,
         description="embedded synthetic set, CPU presets' full schedules, 3 seeds (mean +- std)",
@@ -122,7 +129,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     "paper": dict(
         dataset="market1501", data_root=None, synth_args=[],
         preset_scale="paper", max_iters=None, max_iters_by_model={}, epochs=None,
-        ablation_iters=None, ablation_seeds=[0, 1, 2], ablation_scope="full",
+        ablation_iters=None, ablation_seeds=[0, 1, 2], ablation_scope="full", ablation_studies="pfn,mgwp,lgeu,jlpose",
         train_overrides={},
         seeds=[0, 1, 2], device="auto", topk=10, max_queries=12, eval_batch=256,
         description="the papers' recipes (ResNet50, paper schedules) on a real benchmark; for a GPU",
@@ -1681,7 +1688,7 @@ def ablation_variants(cfg: NotebookConfig, study: str) -> list[dict[str, Any]]:
 
 
 def _studies(cfg: NotebookConfig) -> list[str]:
-    raw = cfg.params.get("studies") or ",".join(ABLATIONS)
+    raw = cfg.params.get("studies") or cfg.prof.get("ablation_studies") or ",".join(ABLATIONS)
     names = [s.strip() for s in str(raw).split(",") if s.strip()]
     for s in names:
         if s not in ABLATIONS:
@@ -1689,10 +1696,14 @@ def _studies(cfg: NotebookConfig) -> list[str]:
     return names
 
 
-def _ablation_iters(cfg: NotebookConfig) -> Optional[int]:
+def _ablation_iters(cfg: NotebookConfig, preset: str) -> Optional[int]:
+    """Iterations of an ablation variant: the notebook's ``max_iters``, else the profile's
+    ``ablation_iters``, else the main run's budget for that model."""
     if cfg.max_iters is not None:
         return int(cfg.max_iters)
-    return cfg.prof.get("ablation_iters")
+    if cfg.prof.get("ablation_iters") is not None:
+        return int(cfg.prof["ablation_iters"])
+    return cfg.iters_for(preset.split("-")[0])
 
 
 def ablation_plan(cfg: NotebookConfig):
@@ -1700,9 +1711,9 @@ def ablation_plan(cfg: NotebookConfig):
     import pandas as pd
 
     rows = []
-    iters = _ablation_iters(cfg)
     for study in _studies(cfg):
         for v in ablation_variants(cfg, study):
+            iters = _ablation_iters(cfg, v["preset"])
             rows.append({"study": study, "variant": v["variant"], "preset": cfg.preset_name(v["preset"]),
                          "overrides": ", ".join(f"{k.split('.')[-1]}={val}" for k, val in v["overrides"].items()) or "-",
                          "seeds": ", ".join(map(str, cfg.prof["ablation_seeds"])),
@@ -1732,11 +1743,11 @@ def run_ablation(cfg: NotebookConfig, study: str, ds=None):
         return pd.DataFrame(columns=["group", "study", "variant", "seed", "setting", *METRICS])
     ds = ds if ds is not None else ensure_dataset(cfg)
     spec = ABLATIONS[study]
-    iters = _ablation_iters(cfg)
     rows = []
     for seed in cfg.prof["ablation_seeds"]:
         for v in ablation_variants(cfg, study):
             preset = v["preset"]
+            iters = _ablation_iters(cfg, preset)
             same_as_main = not v["overrides"] and iters == cfg.iters_for(preset.split("-")[0])
             name = None if same_as_main else f"ablation/{study}-{_slug(v['variant'])}-{cfg.preset_name(preset)}"
             print(f"[{study}] {v['variant']} (seed {seed})", flush=True)
@@ -1829,6 +1840,9 @@ def ablation_observations(df, study: Optional[str] = None, as_list: bool = False
     if as_list:
         return lines
     if not lines:
+        if study and (not len(df) or study not in set(df["study"])):
+            return (f"_Study `{study}` not run in this profile (parameter `studies`); run it with "
+                    f"`-p studies {study}` or in the `full` profile._")
         return "_No claim could be tested (variants missing)._"
     return "\n".join(f"- {ln}" for ln in lines)
 

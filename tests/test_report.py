@@ -30,6 +30,7 @@ def test_every_profile_has_the_same_keys_and_sane_values():
         assert prof["preset_scale"] in ("smoke", "cpu-demo", "paper")
         assert prof["seeds"] and all(isinstance(s, int) for s in prof["seeds"])
         assert prof["ablation_scope"] in ("smoke", "demo", "full")
+        assert set(prof["ablation_studies"].split(",")) <= set(report.ABLATIONS)
     assert report.resolve_profile("smoke")["data_root"] == "data/synthreid-small"
     assert report.resolve_profile("demo")["data_root"] == "data/synthreid"
     assert report.resolve_profile("paper")["data_root"] is None
@@ -63,7 +64,7 @@ def test_setup_resolves_paths_against_the_project_root(tmp_path, monkeypatch):
     assert cfg2.iters_for("pfn") == 7  # the notebook parameter beats the profile
     cfg3 = report.setup("03_mgwp", profile="demo", output_dir=str(tmp_path))
     assert cfg3.iters_for("mgwp") == report.PROFILES["demo"]["max_iters_by_model"]["mgwp"]
-    assert cfg3.iters_for("pfn") == report.PROFILES["demo"]["max_iters"]
+    assert cfg3.iters_for("bot") == report.PROFILES["demo"]["max_iters"]  # no per-model entry
 
 
 def test_setup_profile_from_environment_and_errors(tmp_path, monkeypatch):
@@ -258,3 +259,64 @@ def test_build_index_gathers_results_links_and_status(tmp_path):
 def test_build_index_without_results(tmp_path):
     index = report.build_index(tmp_path, [], title="empty", profile="demo")
     assert "No results files found" in index.read_text()
+
+
+# ----------------------------------------------------------------------------- ablations
+
+def test_ablation_plan_per_profile(tmp_path):
+    smoke = report.ablation_plan(report.setup("06", profile="smoke", output_dir=str(tmp_path)))
+    assert smoke.groupby("study").size().to_dict() == {"jlpose": 2, "lgeu": 2, "mgwp": 2, "pfn": 2}
+    demo = report.ablation_plan(report.setup("06", profile="demo", output_dir=str(tmp_path)))
+    assert set(demo["study"]) == {"pfn", "lgeu"}
+    # every variant trains as long as its model's main run (so the full model reuses it)
+    assert set(demo[demo.study == "pfn"]["iterations"]) == {report.PROFILES["demo"]["max_iters_by_model"]["pfn"]}
+    full = report.ablation_plan(report.setup("06", profile="full", output_dir=str(tmp_path)))
+    assert len(full) == sum(len(s["variants"]) for s in report.ABLATIONS.values())
+    with pytest.raises(ConfigError, match="unknown study 'pcb'"):
+        report.ablation_plan(report.setup("06", profile="demo", output_dir=str(tmp_path), studies="pfn,pcb"))
+
+
+def test_every_ablation_override_is_a_real_model_option():
+    from reidlab.models import model_options
+    from reidlab.presets import get_preset
+
+    for study, spec in report.ABLATIONS.items():
+        names = {v["variant"] for v in spec["variants"]}
+        for better, worse, _ in spec["claims"]:
+            assert better.split("|")[0] in names and worse.split("|")[0] in names, (study, better, worse)
+        for v in spec["variants"]:
+            p = get_preset(f"{v['preset']}-cpu-demo", **v["overrides"])  # raises on an unknown field
+            opts = model_options(p.model)
+            for key in v["overrides"]:
+                assert key.split(".", 1)[1] in opts, f"{study}/{v['variant']}: {key} is not an option of {p.model}"
+
+
+def test_claim_verdicts():
+    # one seed: differences within SINGLE_SEED_NOISE points are inconclusive
+    assert report.claim_verdict((30.0, math.nan, 1), (27.0, math.nan, 1)) == "holds"
+    assert report.claim_verdict((30.0, math.nan, 1), (29.0, math.nan, 1)) == "inconclusive"
+    assert report.claim_verdict((25.0, math.nan, 1), (29.0, math.nan, 1)) == "reversed"
+    # several seeds: the difference must exceed the larger standard deviation
+    assert report.claim_verdict((30.0, 1.0, 3), (28.5, 2.0, 3)) == "inconclusive"
+    assert report.claim_verdict((30.0, 1.0, 3), (27.5, 2.0, 3)) == "holds"
+    assert report.claim_verdict((30.0, 1.0, 3), (0.0, 0.0, 0)) == "not run"
+
+
+def test_ablation_observations_are_computed_from_the_numbers():
+    rows = []
+    for seed, (b, s, l) in enumerate([(10.0, 12.0, 20.0), (12.0, 12.0, 22.0)]):
+        for variant, r1 in (("baseline", b), ("SE", s), ("LGEU", l)):
+            rows.append({"study": "lgeu", "variant": variant, "seed": seed, "setting": "plain",
+                         "R1": r1, "R5": r1, "R10": r1, "mAP": r1 / 2, "mINP": 1.0})
+    df = pd.DataFrame(rows)
+    lines = report.ablation_observations(df, "lgeu", as_list=True)
+    assert len(lines) == 3
+    lgeu_se = next(ln for ln in lines if "'LGEU > SE'" in ln)
+    assert "R1 21.0 vs 12.0 (+9.0)" in lgeu_se and "2 seeds: holds." in lgeu_se
+    se_base = next(ln for ln in lines if "'SE > baseline'" in ln)
+    # SE 12 +- 0 vs baseline 11 +- 1.41: difference 1.0 < 1.41 -> inconclusive
+    assert "R1 12.0 vs 11.0 (+1.0)" in se_base and "inconclusive" in se_base
+    tab = report.ablation_table(df)
+    assert tab.loc[("lgeu", "baseline", "plain"), "R1"] == "11.0 ± 1.4"
+    df.loc[df.variant == "LGEU", "R1"] = 5.0
+    assert "reversed" in next(ln for ln in report.ablation_observations(df, "lgeu", as_list=True) if "'LGEU > SE'" in ln)
