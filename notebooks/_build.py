@@ -551,7 +551,9 @@ cfg.summary()
 
 The outputs and their losses: the stage-3 / stage-4 average- and max-pooled embeddings
 (triplet), their sums (cross-entropy), the multi-scale global head and the six fused parts
-(cross-entropy each). The TSA row confirms the paper's "10 parameters".
+(cross-entropy each). The module rows count the paper's building blocks: two non-local
+blocks, one multi-scale module with four TSAs -- each with the paper's "10 parameters"
+(conv weights; its two BatchNorms add 4 more) -- and the weight-driven fusion.
 """),
         code("""
 report.model_card(cfg, "mgwp", ds)
@@ -640,8 +642,9 @@ cfg.summary()
         md("""
 ## The model at a glance
 
-LGEU adds K small branches; the card shows the unit's parameter count, which should be
-K x 2 x C x C/16 weights (plus biases) -- the paper's Eq. 2 sizes.
+LGEU adds K small branches; the module rows show the unit and its K = 4 excitation
+branches, each with 2 x C x C/16 weights -- the sizes of the paper's Eq. 2 (omega_1: R x C,
+omega_2: C x R).
 """),
         code("""
 report.model_card(cfg, "lgeu", ds)
@@ -740,8 +743,9 @@ fig_boxes
         md("""
 ## The model at a glance
 
-The global and three local branches and their dimensions (the paper's Table II: 256, 64,
-128, 128), the identification heads and the pose-constrained triplet term.
+One identification head and one pose-constrained triplet term on the concatenated
+feature: global + head + trunk + lower-limb branches, 256 + 64 + 128 + 128 = 576
+dimensions (the paper's Table II).
 """),
         code("""
 report.model_card(cfg, preset, ds)

@@ -981,6 +981,17 @@ def run_summary(run) -> "Any":
     return pd.DataFrame({"value": {k: str(v) for k, v in rows.items()}})
 
 
+#: The papers' building blocks listed by :func:`model_card` (class name -> what it is).
+_PAPER_MODULES: dict[str, str] = {
+    "NonLocalBlock": "MGWP non-local block",
+    "MultiScaleGlobal": "MGWP multi-scale global module",
+    "TinySpatialAttention": "MGWP tiny spatial attention",
+    "WeightDrivenPartFusion": "MGWP weight-driven part fusion",
+    "LGEUnit": "LGEU unit (K part branches)",
+    "PartExcitation": "one excitation branch (FC-ReLU-FC-sigmoid)",
+}
+
+
 def model_card(cfg: NotebookConfig, model_preset: str, ds) -> "Any":
     """What a model outputs in training mode and which loss applies to each output.
 
@@ -1018,6 +1029,17 @@ def model_card(cfg: NotebookConfig, model_preset: str, ds) -> "Any":
     n_bb = sum(p.numel() for p in model.backbone.parameters()) if hasattr(model, "backbone") else 0
     flip = {"concat": " (x2 with flip concatenation)", "mean": " (flip averaged)"}.get(preset.test_flip or "", "")
     rows.append({"output": "test feature (eval mode)", "shape": f"{model.feature_dim}{flip}", "loss": "-"})
+    # the papers' own modules: how many, and their size (TSA: "10 parameters" = conv weights)
+    modules: dict[str, list] = {}
+    for _, mod in model.named_modules():
+        if type(mod).__name__ in _PAPER_MODULES:
+            modules.setdefault(type(mod).__name__, []).append(mod)
+    for cls, mods in modules.items():
+        n = sum(p.numel() for p in mods[0].parameters())
+        conv = sum(m.weight.numel() for m in mods[0].modules() if isinstance(m, torch.nn.Conv2d))
+        rows.append({"output": f"module {cls} x{len(mods)}",
+                     "shape": f"{n:,} parameters each" + (f" ({conv:,} conv weights)" if conv else ""),
+                     "loss": _PAPER_MODULES[cls]})
     rows.append({"output": "parameters", "shape": f"{n_all / 1e6:.2f} M (backbone {n_bb / 1e6:.2f} M, "
                                                   f"head {(n_all - n_bb) / 1e6:.2f} M)", "loss": "-"})
     return pd.DataFrame(rows).set_index("output")
