@@ -422,9 +422,12 @@ def _build_all() -> dict[str, Preset]:
         demo.update(_DEMO_EXTRA.get(model, {}))
         if paper["backbone"] is None:      # jlpose keeps its own (from-scratch) backbone
             demo["backbone"] = None
+        # a lower backbone rate (MGWP, PCB) protects ImageNet weights; from scratch it only slows learning
+        demo["backbone_lr_mult"] = 1.0
         demo["notes"] = (f"CPU demo of {model}-paper: ResNet18-sized backbone from scratch, 128x64, bf16, "
                          f"{demo['epochs']} epochs with {demo['warmup_epochs']:g} warm-up epoch(s), lr "
-                         f"x{paper['gamma']} at epochs {demo['milestones']}. " + paper["notes"])
+                         f"x{paper['gamma']} at epochs {demo['milestones']}, one learning rate for backbone and "
+                         f"heads (no pretrained backbone to protect). " + paper["notes"])
         out[f"{model}-cpu-demo"] = Preset(name=f"{model}-cpu-demo", **demo)
         smoke = dict(demo)
         smoke.update(_SMOKE)
