@@ -91,7 +91,7 @@ METRICS: tuple[str, ...] = ("R1", "R5", "R10", "mAP", "mINP")
 #:   ablation_iters: iterations per ablation variant (None: the same budget as the main run
 #:     of that model, so the full-model variant reuses the 02-05 run); ablation_seeds: seeds
 #:     per variant; ablation_scope: which variants run (see ABLATIONS); ablation_studies:
-#:     the studies 06 runs by default (demo: the two cheapest, to fit the time budget).
+#:     the studies 06 runs by default (demo: the cheapest, LGEU's, to fit the time budget).
 #:   seeds: seeds the notebooks use; device: default device ("auto" = cuda if available).
 #:   topk: galleries' top-k; max_queries: queries shown/used by the heavy per-query plots.
 #:   eval_batch: feature-extraction batch size.
@@ -113,7 +113,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         # -> about 1.5 min per main model; ablations reuse these budgets (and the main runs).
         preset_scale="cpu-demo", max_iters=100,
         max_iters_by_model={"pfn": 50, "mgwp": 100, "lgeu": 200, "se": 200, "baseline": 200, "jlpose": 40},
-        epochs=None, ablation_iters=None, ablation_seeds=[0], ablation_scope="demo", ablation_studies="pfn,lgeu",
+        epochs=None, ablation_iters=None, ablation_seeds=[0], ablation_scope="demo", ablation_studies="lgeu",
         train_overrides={},
         seeds=[0], device="cpu", topk=8, max_queries=8, eval_batch=256,
         description="embedded synthetic set, CPU presets, short schedules: make demo (<= 20 min on 2 cores)",
@@ -1116,9 +1116,11 @@ def _features_key(run, ds) -> dict:
             "n": [len(ds.query), len(ds.gallery), len(ds.multi_query or [])]}
 
 
-def extract(cfg: NotebookConfig, run, ds, multi_query: Optional[bool] = None) -> Features:
+def extract(cfg: NotebookConfig, run, ds, multi_query: bool = False) -> Features:
     """Extract (or load cached) query / gallery (and multi-query) test features of ``run``.
 
+    The multi-query split (Market ``gt_bbox``) is extracted only with ``multi_query=True``
+    (:func:`evaluate` asks for it when an ``mq`` setting is evaluated).
     Uses :func:`reidlab.engine.extract_features` with the preset's input size, flip TTA,
     batch size and autocast; the result is cached in the run folder
     (``report-features.pt``, keyed by checkpoint, dataset, flip and size) so the notebooks
@@ -1129,7 +1131,7 @@ def extract(cfg: NotebookConfig, run, ds, multi_query: Optional[bool] = None) ->
     from reidlab.engine import extract_features
 
     p = run.preset
-    want_mq = bool(ds.multi_query) if multi_query is None else bool(multi_query and ds.multi_query)
+    want_mq = bool(multi_query and ds.multi_query)
     key = _features_key(run, ds)
     cache = Path(run.path) / "report-features.pt"
     feats: dict = {}
@@ -1140,7 +1142,7 @@ def extract(cfg: NotebookConfig, run, ds, multi_query: Optional[bool] = None) ->
                 feats = dict(blob["features"])
         except Exception:  # stale / torn cache: extract again
             feats = {}
-    splits = ["query", "gallery"] + (["multi_query"] if want_mq else [])
+    splits = ["query", "gallery"] + (["multi_query"] if want_mq or "multi_query" in feats else [])
     changed = False
     for split in splits:
         if split in feats:
@@ -1276,8 +1278,10 @@ def evaluate(cfg: NotebookConfig, feats: Features, settings: Sequence[str] = ("p
                 continue
             feats.st_model = fit_st(cfg, feats.ds)
         if s.startswith("mq") and feats.multi_query is None:
-            print(f"skipping {s}: the dataset has no multi-query split")
-            continue
+            if not feats.ds.multi_query:
+                print(f"skipping {s}: the dataset has no multi-query split")
+                continue
+            feats.multi_query = extract(cfg, feats.run, feats.ds, multi_query=True).multi_query
         r = rank_metrics(feats.distances(s), qp, gp, qc, gc, max_rank=max_rank)
         feats.results[s] = r
         rows[s] = {"R1": 100 * r.rank(1), "R5": 100 * r.rank(5), "R10": 100 * r.rank(10),
@@ -1775,7 +1779,7 @@ def run_ablation(cfg: NotebookConfig, study: str, ds=None):
             print(f"[{study}] {v['variant']} (seed {seed})", flush=True)
             run = ensure_run(cfg, preset, seed=seed, max_iters=iters, overrides=v["overrides"], name=name,
                              progress=False)
-            feats = extract(cfg, run, ds, multi_query=False)
+            feats = extract(cfg, run, ds)
             settings = [s for s in spec["settings"] if not (s.startswith("st") and ds.train[0].frame is None)]
             res = evaluate(cfg, feats, settings=settings)
             for s, r in res.iterrows():

@@ -267,9 +267,13 @@ def test_ablation_plan_per_profile(tmp_path):
     smoke = report.ablation_plan(report.setup("06", profile="smoke", output_dir=str(tmp_path)))
     assert smoke.groupby("study").size().to_dict() == {"jlpose": 2, "lgeu": 2, "mgwp": 2, "pfn": 2}
     demo = report.ablation_plan(report.setup("06", profile="demo", output_dir=str(tmp_path)))
-    assert set(demo["study"]) == {"pfn", "lgeu"}
+    assert set(demo["study"]) == {"lgeu"}
     # every variant trains as long as its model's main run (so the full model reuses it)
-    assert set(demo[demo.study == "pfn"]["iterations"]) == {report.PROFILES["demo"]["max_iters_by_model"]["pfn"]}
+    by_model = report.PROFILES["demo"]["max_iters_by_model"]
+    assert list(demo["iterations"]) == [by_model["baseline"], by_model["se"], by_model["lgeu"]]
+    pfn = report.ablation_plan(report.setup("06", profile="demo", output_dir=str(tmp_path), studies="pfn"))
+    assert list(pfn["variant"]) == ["global only", "local only", "global + local"]
+    assert set(pfn["iterations"]) == {by_model["pfn"]}
     full = report.ablation_plan(report.setup("06", profile="full", output_dir=str(tmp_path)))
     assert len(full) == sum(len(s["variants"]) for s in report.ABLATIONS.values())
     with pytest.raises(ConfigError, match="unknown study 'pcb'"):
