@@ -479,7 +479,8 @@ def main_table(payloads: Sequence[Mapping[str, Any]]):
     piv = df.pivot_table(index="model", columns="setting", values=cols, aggfunc="mean")
     piv = piv.swaplevel(0, 1, axis=1)
     order = [(s, m) for s in present for m in cols if (s, m) in piv.columns]
-    return piv[order]
+    models = list(dict.fromkeys(df["model"]))  # notebook order (02 pfn, 03 mgwp, ...), not alphabetical
+    return piv.loc[[m for m in models if m in piv.index], order]
 
 
 def ablation_tables(payloads: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -628,8 +629,9 @@ def execute_notebooks(profile: str, out_dir: PathLike, notebooks: Sequence[str] 
         t0 = time.monotonic()
         rec: dict[str, Any] = {"notebook": src.stem, "ok": True, "seconds": 0.0}
         try:
-            pm.execute_notebook(str(src), str(dst), parameters=params, kernel_name="python3", cwd=str(nb_dir),
-                                progress_bar=False, log_output=False)
+            with _stderr_to(out / "report.log"):  # the kernels' own warnings go to the log, not the terminal
+                pm.execute_notebook(str(src), str(dst), parameters=params, kernel_name="python3", cwd=str(nb_dir),
+                                    progress_bar=False, log_output=False)
         except Exception as err:  # papermill raises PapermillExecutionError with the cell's error
             rec.update(ok=False, error=f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}")
         rec["seconds"] = time.monotonic() - t0
@@ -643,6 +645,28 @@ def execute_notebooks(profile: str, out_dir: PathLike, notebooks: Sequence[str] 
             f"(total {(time.monotonic() - t_all) / 60:.1f} min)")
         status.append(rec)
     return status
+
+
+class _stderr_to:
+    """Redirect file descriptor 2 (inherited by the kernel subprocesses) to ``path``
+    (appending) for the duration of a ``with`` block."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def __enter__(self):
+        sys.stderr.flush()
+        self._saved = os.dup(2)
+        self._fh = open(self.path, "a", encoding="utf-8")
+        os.dup2(self._fh.fileno(), 2)
+        return self
+
+    def __exit__(self, *exc):
+        sys.stderr.flush()
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        self._fh.close()
+        return False
 
 
 def export_html(ipynb: PathLike) -> Path:
