@@ -183,10 +183,12 @@ fig_sheet
         md("""
 ## How many images, from which cameras
 
-The table counts images per camera in each split; the histogram shows how many images each
-training identity has. A re-ID batch samples **P identities x K images** (the PK sampler):
-identities with fewer than K images are sampled with replacement, so this histogram tells
-how often that happens.
+The table counts images per camera in each split (the same counts are the bars on the
+right of the figure); the histogram on the left shows how many images each training
+identity has. A re-ID batch samples **P identities x K images** (the PK sampler, K = 4 in
+the presets): identities with fewer than K images are sampled with replacement, so the
+histogram tells how often that happens. Cameras with few images are the ones a model
+learns least about.
 """),
         code("""
 stats = report.split_statistics(ds)

@@ -967,8 +967,10 @@ def ensure_run(cfg: NotebookConfig, model_preset: str, run_dir: PathLike = "", *
 
                 try:
                     return load_run(folder, device=cfg.device)
-                except CheckpointError as err:  # unreadable (e.g. older format): train again
-                    print(f"cannot reuse {_short(folder)} ({err}); training again", flush=True)
+                except (CheckpointError, RuntimeError, KeyError, ValueError) as err:
+                    # unreadable, or written by an older version of the model code: train again
+                    msg = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+                    print(f"cannot reuse {_short(folder)} ({msg}); training again", flush=True)
         if folder.exists():
             import shutil
 
