@@ -244,7 +244,7 @@ dots; the boxes are the three body regions (head, trunk, lower limb) the pose-gu
 pre-defined regions, as the paper does.
 """),
         code("""
-fig_kp = report.keypoint_grid(ds.query[:6], boxes_fn=report.pose_boxes)
+fig_kp = report.keypoint_grid(report.spread(ds.query, 6), boxes_fn=report.pose_boxes)
 fig_kp
 """),
         md("""
@@ -256,7 +256,7 @@ grid shows the same images before (top) and after (bottom) one draw of the augme
 the erased rectangles teach the model not to rely on any single region (occlusion).
 """),
         code("""
-fig_aug = report.augmentation_preview(ds.train[:8], seed=cfg.seed)
+fig_aug = report.augmentation_preview(report.spread(ds.train, 8), seed=cfg.seed)
 fig_aug
 """),
         md("""
@@ -739,7 +739,7 @@ the pre-defined regions take over -- look for boxes that still sit sensibly on i
 few dots.
 """),
         code("""
-fig_boxes = report.keypoint_grid(ds.query[:8], boxes_fn=report.pose_boxes)
+fig_boxes = report.keypoint_grid(report.spread(ds.query, 8), boxes_fn=report.pose_boxes)
 fig_boxes
 """),
         md("""
@@ -1076,7 +1076,7 @@ precision.
         code("""
 k = report.param(cfg, "topk")
 fig_topk = [viz.plot_retrieval(feats.distances("plain"), ds.query, ds.gallery, q_index=i, top_k=k)
-            for i in range(min(report.param(cfg, "n_queries"), len(ds.query)))]
+            for i in report.spread(range(len(ds.query)), report.param(cfg, "n_queries"))]
 for f in fig_topk:
     display(f)
 """),

@@ -1577,6 +1577,16 @@ def augmentation_preview(records, seed: int = 0, size: tuple[int, int] = (128, 6
 # Inputs and queries for the explanation / gallery notebooks
 # --------------------------------------------------------------------------------------
 
+def spread(records, n: int) -> list:
+    """``n`` records evenly spaced through ``records`` (splits are sorted by identity, so
+    the first ``n`` would show one or two people)."""
+    recs = list(records)
+    if n >= len(recs):
+        return recs
+    step = len(recs) / n
+    return [recs[int(i * step)] for i in range(n)]
+
+
 def model_input(feats_or_run, record):
     """``(image, keypoints)`` for one record at the run's input size: a normalised float
     tensor ``[3, H, W]`` (ImageNet mean/std) and ``[18, 3]`` landmarks in its pixels (or
