@@ -89,6 +89,10 @@ def test_st_later_camera_first_and_serialisation():
     p = m.probability([5], [1720], [2, 2], [1000, 1800])
     assert p[0, 0] == pytest.approx(float(m.table[i5, i2, 7])) and p[0, 0] > 0.9
     assert p[0, 1] == 0  # gallery later (camera 2 after camera 5): pair (2, 5) has no data
+    # frames far past the table (clamped path: reach > 2^20 bins) -> 0; near ones still exact
+    m1 = STModel.fit([1, 1], [5, 2], [1000, 300], bin_size=1, sigma=0.3)
+    p1 = m1.probability([5, 5], [1700, 3_000_000], [2, 2], [1000, 0])
+    assert p1[0, 0] == pytest.approx(float(m1.table[1, 0, 700])) and p1[1, 0] == 0
     m2 = STModel.from_dict(json.loads(json.dumps(m.to_dict())))
     torch.testing.assert_close(m2.probability([5], [1720], [2], [1000]), p[:, :1])
     with pytest.raises(ConfigError, match="STModel.to_dict"):
@@ -104,6 +108,12 @@ def test_joint_score_formula():
     js2 = joint_score(s.numpy(), p.numpy(), lambda0=3, lambda1=0.5, gamma=2)
     np.testing.assert_allclose(js2, (1 / (1 + 3 * np.exp(-2 * s.numpy())) / (1 + 0.5 * np.exp(-2 * p.numpy()))), rtol=1e-6)
     torch.testing.assert_close(st_rerank_distance(js), 2 - 2 * js)
+    # fused STModel.score == joint_score(sim, probability), incl. unknown cameras and far bins
+    m = STModel.fit([1, 1, 2, 2], [0, 1, 0, 1], [100, 900, 3000, 3500], sigma=2)
+    qc, qfr, gc, gfr = [0, 1, 7], [5000, 200, 10], [1, 0, 1, 0], [4000, 100, 900_000, 5]
+    sim = torch.rand(3, 4)
+    torch.testing.assert_close(m.score(sim, qc, qfr, gc, gfr, lambda1=3.0),
+                               joint_score(sim, m.probability(qc, qfr, gc, gfr), lambda1=3.0))
 
 
 def test_faiss_topk_matches_dense():

@@ -112,7 +112,7 @@ class Evaluator:
 
     def _st_distance(self, af, ac, afr, bf, bc, bfr) -> torch.Tensor:
         sim = 1.0 - pairwise_distance(af, bf, metric="cosine")
-        return st_rerank_distance(joint_score(sim, self.st.probability(ac, afr, bc, bfr)))
+        return st_rerank_distance(self.st.score(sim, ac, afr, bc, bfr))
 
     def evaluate(self) -> RankResult:
         """Rank every processed query against the gallery; returns :class:`RankResult`."""

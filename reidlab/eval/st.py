@@ -130,11 +130,39 @@ class STModel:
                    sigma=float(sigma), truncate=float(truncate))
 
     def probability(self, q_camids: ArrayLike, q_frames: ArrayLike, g_camids: ArrayLike, g_frames: ArrayLike,
-                    chunk_size: int = 1024, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+                    chunk_size: int = 256, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Spatial-temporal probability ``[nq, ng]`` of each query x gallery pair (conventions above).
 
         Computed on the device of ``q_frames`` (if a tensor) by one gather from the table per chunk.
         """
+        return self._lookup(self.table, q_camids, q_frames, g_camids, g_frames, chunk_size, dtype)
+
+    def score(self, similarity: ArrayLike, q_camids: ArrayLike, q_frames: ArrayLike, g_camids: ArrayLike,
+              g_frames: ArrayLike, lambda0: float = 1.0, lambda1: float = 2.0, gamma: float = 5.0,
+              chunk_size: int = 256) -> torch.Tensor:
+        """``joint_score(similarity, self.probability(...), lambda0, lambda1, gamma)`` in one pass.
+
+        The spatial-temporal factor ``1/(1 + lambda1 e^(-gamma p))`` is evaluated once per table
+        entry and gathered, instead of per query x gallery pair. Returns float32 ``[nq, ng]``.
+        """
+        if lambda0 <= 0 or lambda1 <= 0:
+            raise ConfigError(f"STModel.score: lambda0={lambda0} and lambda1={lambda1} must be > 0 (paper: 1 and 2)")
+        factor = torch.sigmoid(self.table * gamma - math.log(lambda1))
+        out = self._lookup(factor, q_camids, q_frames, g_camids, g_frames, chunk_size, torch.float32,
+                           outside=1.0 / (1.0 + lambda1))
+        sim = as_tensor(similarity, "similarity", device=out.device)
+        if sim.shape != out.shape:
+            raise ConfigError(f"STModel.score: similarity shape {tuple(sim.shape)} != [{out.shape[0]}, {out.shape[1]}] (queries x gallery)")
+        step = max(1, int(chunk_size))
+        for s in range(0, out.shape[0], step):
+            v = sim[s:s + step].to(torch.float32).mul(gamma).sub_(math.log(lambda0)).sigmoid_()
+            out[s:s + step].mul_(v)
+        return out
+
+    def _lookup(self, table: torch.Tensor, q_camids: ArrayLike, q_frames: ArrayLike, g_camids: ArrayLike,
+                g_frames: ArrayLike, chunk_size: int, dtype: torch.dtype, outside: float = 0.0) -> torch.Tensor:
+        """Gather ``table[later cam, earlier cam, bin]`` for every pair; ``outside`` where p = 0 by
+        convention (unknown camera, past the table)."""
         qfr = _vec(q_frames, "q_frames")
         dev = qfr.device
         nq = qfr.numel()
@@ -144,10 +172,17 @@ class STModel:
         gc = _vec(g_camids, "g_camids", ng).to(device=dev, dtype=torch.int64)
         ncam, nb = self.cam_labels.numel(), self.num_bins
         labels = self.cam_labels.to(dev)
+        # the table is padded with ``outside`` up to the largest bin these frames can reach, so no
+        # clamping is needed (unless that would be huge)
+        span = float(max(qfr.max(), gfr.max()) - min(qfr.min(), gfr.min())) if nq and ng else 0.0
+        reach = int(span // float(self.bin_size)) + 1
+        clamp = reach > max(nb, 1 << 20)
+        nbp = nb if clamp else max(nb, reach)
         # table2[qcam, gcam, later, bin]: later=1 -> query later: table[q, g]; 0 -> table[g, q].
-        # Unknown cameras -> an extra all-zero slot; bin nb (past the table) -> 0.
-        t = torch.zeros((ncam + 1, ncam + 1, nb + 1), dtype=dtype, device=dev)
-        t[:ncam, :ncam, :nb] = self.table.to(device=dev, dtype=dtype)
+        # Unknown cameras -> an extra slot; bins past the fitted ones -> ``outside``.
+        t = torch.full((ncam + 1, ncam + 1, nbp + 1), outside, dtype=dtype, device=dev)
+        t[:ncam, :ncam, :nb] = table.to(device=dev, dtype=dtype)
+        nb = nbp
         table2 = torch.stack([t.transpose(0, 1), t], 2).contiguous().view(-1)
 
         def index(c: torch.Tensor) -> torch.Tensor:
@@ -172,11 +207,13 @@ class STModel:
             diff = qv[s:e].unsqueeze(1) - gv.unsqueeze(0)
             later = diff > 0
             if integral:
-                b = diff.abs_().div_(bs, rounding_mode="floor").clamp_(max=nb)
+                b = diff.abs_().div_(bs, rounding_mode="floor")
             else:
-                b = diff.abs_().div_(bs).floor_().clamp_(max=nb).to(it)
+                b = diff.abs_().div_(bs).floor_().to(it)
+            if clamp:
+                b.clamp_(max=nb)
             b.add_(qbase[s:e].unsqueeze(1)).add_(gbase.unsqueeze(0))
-            b.add_(later.to(it), alpha=nb + 1)
+            b.add_(later, alpha=nb + 1)
             torch.index_select(table2, 0, b.view(-1), out=out[s:e].view(-1))
         return out
 
