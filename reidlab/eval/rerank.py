@@ -308,9 +308,10 @@ def rerank_from_features(qf: ArrayLike, gf: ArrayLike, metric: str = "euclidean"
 
     The distance is ``pairwise_distance(., ., metric)`` (squared euclidean or cosine), computed in
     chunks of ``chunk_size`` rows; memory is O((nq + ng) * (k1 + chunk_size)) plus the ``[nq, ng]``
-    output, so MSMT17-size sets (~94k images) fit in a few GB. Same result as
-    ``k_reciprocal_rerank(pairwise_distance(qf, gf), pairwise_distance(qf, qf), pairwise_distance(gf, gf))``
-    up to float rounding.
+    output, so MSMT17-size sets (~94k images) fit in a few GB. Same algorithm as
+    ``k_reciprocal_rerank(pairwise_distance(qf, gf), pairwise_distance(qf, qf), pairwise_distance(gf, gf))``;
+    the distances are recomputed blockwise, so where two neighbours' distances differ by less than
+    float32 rounding the neighbour order (and thus a few output entries) can differ.
 
     Returns:
         ``[nq, ng]`` float32 (numpy if ``qf`` was numpy, else a tensor on ``qf``'s device).
