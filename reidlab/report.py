@@ -1729,7 +1729,8 @@ ABLATIONS: dict[str, dict[str, Any]] = {
         claims=[("global + local (softmax)", "baseline (global, softmax)", "Table IV: Global+Local > baseline"),
                 ("joint 1:0.5", "global + local (softmax)", "Table IV: joint loss > softmax"),
                 ("joint 1:1", "global + local (softmax)", "Table IV: joint loss > softmax"),
-                ("joint 1:1", "baseline (global, softmax)", "Table IV: the whole architecture > baseline"),
+                ("joint 1:1", "baseline (global, softmax)", "Table IV: joint loss with the local branches > baseline"),
+                ("joint 0.5:1", "baseline (global, softmax)", "Table IV: whole architecture (0.5:1) > baseline"),
                 ("joint 0.5:1", "global + local (softmax)", "Table IV: joint loss > softmax")],
     ),
 }
