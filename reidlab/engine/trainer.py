@@ -14,8 +14,10 @@ Run folder (written by rank 0 only)::
 
     config.json   the exact configuration (preset, seed, data path, dataset layout, classes,
                   device, world size, library versions)
-    metrics.csv   one row per epoch: epoch, iters, loss (+ each loss part), lr, img_s,
-                  time_s, and rank1 / mAP (fractions in [0, 1]) when evaluated
+    metrics.csv   one row per epoch: epoch, iters (total so far), complete (False for a
+                  stop by max_iters), loss (+ each loss part), lr, img_s, time_s (wall
+                  seconds of the epoch's iterations), cpu_s (process CPU seconds of them,
+                  all threads), and rank1 / mAP (fractions in [0, 1]) when evaluated
     last.pt       checkpoint after the last epoch end, or mid-epoch every
                   ``ckpt_every_iters`` iterations
     best.pt       copy of the checkpoint with the best mAP so far (when evaluated)
@@ -60,7 +62,7 @@ PathLike = Union[str, os.PathLike]
 
 #: Leading columns of metrics.csv (loss parts follow ``loss`` in the order JointLoss reports them).
 METRIC_COLUMNS = ("epoch", "iters", "complete", "loss")
-_TAIL_COLUMNS = ("lr", "img_s", "time_s", "rank1", "mAP")
+_TAIL_COLUMNS = ("lr", "img_s", "time_s", "cpu_s", "rank1", "mAP")
 
 
 # ----------------------------------------------------------------- schedule
@@ -449,6 +451,7 @@ def _train(preset_or_config, data, out, seed, epochs, max_iters, dev, resume, pr
         n_done = int(accum.get("n", 0))
         images = int(accum.get("images", 0))
         t_spent = float(accum.get("time", 0.0))
+        c_spent = float(accum.get("cpu", 0.0))
         bar = None
         if show:
             from tqdm.auto import tqdm
@@ -456,7 +459,7 @@ def _train(preset_or_config, data, out, seed, epochs, max_iters, dev, resume, pr
             bar = tqdm(total=n_it, initial=it0, desc=f"epoch {epoch + 1}/{preset.epochs}", unit="it",
                        leave=False, dynamic_ncols=True)
         model.train()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         i = it0
         while i < n_it:
             idx = torch.as_tensor(batches[i], dtype=torch.long)
@@ -505,14 +508,15 @@ def _train(preset_or_config, data, out, seed, epochs, max_iters, dev, resume, pr
                 bar.update(1)
             stop = max_iters is not None and g >= max_iters
             if i < n_it and (stop or (preset.ckpt_every_iters and g % preset.ckpt_every_iters == 0)):
-                t_now = t_spent + time.perf_counter() - t0
-                acc = {"sums": dict(sums), "n": n_done, "images": images, "time": t_now}
+                acc = {"sums": dict(sums), "n": n_done, "images": images,
+                       "time": t_spent + time.perf_counter() - t0, "cpu": c_spent + time.process_time() - c0}
                 if stop:
                     break
                 save(epoch, i, acc, False)
         if bar is not None:
             bar.close()
         t_spent += time.perf_counter() - t0
+        c_spent += time.process_time() - c0
         complete = i >= n_it
 
         # ---- epoch (or stop point) summary, averaged over ranks
@@ -526,7 +530,7 @@ def _train(preset_or_config, data, out, seed, epochs, max_iters, dev, resume, pr
             if k != "loss":
                 row[k] = vec[j].item() / n_all
         row.update(lr=optimizer.param_groups[-1]["lr"], img_s=vec[-1].item() / max(t_spent, 1e-9),
-                   time_s=t_spent, rank1=float("nan"), mAP=float("nan"))
+                   time_s=t_spent, cpu_s=c_spent, rank1=float("nan"), mAP=float("nan"))
         last_epoch = complete and epoch + 1 >= preset.epochs
         do_eval = evaluate and (stop or last_epoch or
                                 (complete and preset.eval_every and (epoch + 1) % preset.eval_every == 0))
@@ -546,7 +550,8 @@ def _train(preset_or_config, data, out, seed, epochs, max_iters, dev, resume, pr
             partial_row = None
         else:
             partial_row = row
-            save(epoch, i, {"sums": dict(sums), "n": n_done, "images": images, "time": t_spent}, improved)
+            save(epoch, i, {"sums": dict(sums), "n": n_done, "images": images, "time": t_spent, "cpu": c_spent},
+                 improved)
         if info.is_main:
             _write_metrics(out / "metrics.csv", history + ([partial_row] if partial_row else []))
         if say:
