@@ -507,12 +507,12 @@ def _train(preset_or_config, data, out, seed, epochs, max_iters, dev, resume, pr
                                 img_s=f"{images * info.world_size / max(el, 1e-9):.0f}", refresh=False)
                 bar.update(1)
             stop = max_iters is not None and g >= max_iters
-            if i < n_it and (stop or (preset.ckpt_every_iters and g % preset.ckpt_every_iters == 0)):
-                acc = {"sums": dict(sums), "n": n_done, "images": images,
-                       "time": t_spent + time.perf_counter() - t0, "cpu": c_spent + time.process_time() - c0}
-                if stop:
-                    break
-                save(epoch, i, acc, False)
+            if stop:
+                break
+            if i < n_it and preset.ckpt_every_iters and g % preset.ckpt_every_iters == 0:
+                save(epoch, i, {"sums": dict(sums), "n": n_done, "images": images,
+                                "time": t_spent + time.perf_counter() - t0,
+                                "cpu": c_spent + time.process_time() - c0}, False)
         if bar is not None:
             bar.close()
         t_spent += time.perf_counter() - t0
