@@ -821,7 +821,8 @@ max_iters = None         # iterations per variant (None: the same budget as the 
         md("""
 ## Set-up
 
-The profile fixes the seeds (`ablation_seeds`), which studies and variants run
+The profile fixes the number of seeds (`ablation_num_seeds`: the notebook's `seed`,
+`seed + 1`, ...), which studies and variants run
 (`ablation_studies`, `ablation_scope`) and the budget: every variant trains exactly as long
 as the model's main run in 02-05, so the full-model variant *is* that run (reused, not
 retrained). The `demo` profile fits the 20-minute budget of `make demo` by running one seed

@@ -89,8 +89,8 @@ METRICS: tuple[str, ...] = ("R1", "R5", "R10", "mAP", "mINP")
 #:     ``max_iters_by_model`` overrides it for slower models.
 #:   epochs: epochs per model (None = the preset's), used when ``max_iters`` is None.
 #:   ablation_iters: iterations per ablation variant (None: the same budget as the main run
-#:     of that model, so the full-model variant reuses the 02-05 run); ablation_seeds: seeds
-#:     per variant; ablation_scope: which variants run (see ABLATIONS); ablation_studies:
+#:     of that model, so the full-model variant reuses the 02-05 run); ablation_num_seeds:
+#:     seeds per variant (the notebook's ``seed``, ``seed + 1``, ...); ablation_scope: which variants run (see ABLATIONS); ablation_studies:
 #:     the studies 06 runs by default (demo: the cheapest, LGEU's, to fit the time budget).
 #:   seeds: seeds the notebooks use; device: default device ("auto" = cuda if available).
 #:   topk: galleries' top-k; max_queries: queries shown/used by the heavy per-query plots.
@@ -101,7 +101,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     "smoke": dict(
         dataset="synthreid", data_root="data/synthreid-small", synth_args=["--small"],
         preset_scale="smoke", max_iters=None, max_iters_by_model={}, epochs=None,
-        ablation_iters=None, ablation_seeds=[0], ablation_scope="smoke", ablation_studies="pfn,mgwp,lgeu,jlpose",
+        ablation_iters=None, ablation_num_seeds=1, ablation_scope="smoke", ablation_studies="pfn,mgwp,lgeu,jlpose",
         train_overrides={"model_options.backbone_width": 0.25},
         seeds=[0], device="cpu", topk=5, max_queries=4, eval_batch=128,
         description="tiny synthetic set, a few iterations: checks that every notebook runs (nbval)",
@@ -113,7 +113,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         # -> about 1.5 min per main model; ablations reuse these budgets (and the main runs).
         preset_scale="cpu-demo", max_iters=100,
         max_iters_by_model={"pfn": 50, "mgwp": 100, "lgeu": 200, "se": 200, "baseline": 200, "jlpose": 40},
-        epochs=None, ablation_iters=None, ablation_seeds=[0], ablation_scope="demo", ablation_studies="lgeu",
+        epochs=None, ablation_iters=None, ablation_num_seeds=1, ablation_scope="demo", ablation_studies="lgeu",
         train_overrides={},
         seeds=[0], device="cpu", topk=8, max_queries=8, eval_batch=256,
         description="embedded synthetic set, CPU presets, short schedules: make demo (<= 20 min on 2 cores)",
@@ -121,7 +121,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     "full": dict(
         dataset="synthreid", data_root="data/synthreid", synth_args=[],
         preset_scale="cpu-demo", max_iters=None, max_iters_by_model={}, epochs=None,
-        ablation_iters=None, ablation_seeds=[0, 1, 2], ablation_scope="full", ablation_studies="pfn,mgwp,lgeu,jlpose",
+        ablation_iters=None, ablation_num_seeds=3, ablation_scope="full", ablation_studies="pfn,mgwp,lgeu,jlpose",
         train_overrides={},
         seeds=[0, 1, 2], device="auto", topk=10, max_queries=12, eval_batch=256,
         description="embedded synthetic set, CPU presets' full schedules, 3 seeds (mean +- std)",
@@ -129,7 +129,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     "paper": dict(
         dataset="market1501", data_root=None, synth_args=[],
         preset_scale="paper", max_iters=None, max_iters_by_model={}, epochs=None,
-        ablation_iters=None, ablation_seeds=[0, 1, 2], ablation_scope="full", ablation_studies="pfn,mgwp,lgeu,jlpose",
+        ablation_iters=None, ablation_num_seeds=3, ablation_scope="full", ablation_studies="pfn,mgwp,lgeu,jlpose",
         train_overrides={},
         seeds=[0, 1, 2], device="auto", topk=10, max_queries=12, eval_batch=256,
         description="the papers' recipes (ResNet50, paper schedules) on a real benchmark; for a GPU",
@@ -1750,6 +1750,12 @@ def ablation_variants(cfg: NotebookConfig, study: str) -> list[dict[str, Any]]:
     return [v for v in ABLATIONS[study]["variants"] if scope in v["scopes"]]
 
 
+def ablation_seeds(cfg: NotebookConfig) -> list[int]:
+    """Seeds of every ablation variant: the notebook's ``seed``, ``seed + 1``, ... (the
+    profile's ``ablation_num_seeds`` of them), so the first one is the seed of the main runs."""
+    return [cfg.seed + i for i in range(int(cfg.prof.get("ablation_num_seeds", 1)))]
+
+
 def _studies(cfg: NotebookConfig) -> list[str]:
     raw = cfg.params.get("studies") or cfg.prof.get("ablation_studies") or ",".join(ABLATIONS)
     names = [s.strip() for s in str(raw).split(",") if s.strip()]
@@ -1779,7 +1785,7 @@ def ablation_plan(cfg: NotebookConfig):
             iters = _ablation_iters(cfg, v["preset"])
             rows.append({"study": study, "variant": v["variant"], "preset": cfg.preset_name(v["preset"]),
                          "overrides": ", ".join(f"{k.split('.')[-1]}={val}" for k, val in v["overrides"].items()) or "-",
-                         "seeds": ", ".join(map(str, cfg.prof["ablation_seeds"])),
+                         "seeds": ", ".join(map(str, ablation_seeds(cfg))),
                          "iterations": iters or "preset schedule"})
     return pd.DataFrame(rows)
 
@@ -1807,7 +1813,7 @@ def run_ablation(cfg: NotebookConfig, study: str, ds=None):
     ds = ds if ds is not None else ensure_dataset(cfg)
     spec = ABLATIONS[study]
     rows = []
-    for seed in cfg.prof["ablation_seeds"]:
+    for seed in ablation_seeds(cfg):
         for v in ablation_variants(cfg, study):
             preset = v["preset"]
             iters = _ablation_iters(cfg, preset)
@@ -1926,7 +1932,7 @@ def check_ablations(df, cfg: NotebookConfig) -> None:
     for study in _studies(cfg):
         for v in ablation_variants(cfg, study):
             got = df[(df["study"] == study) & (df["variant"] == v["variant"])]
-            assert set(got["seed"]) == set(cfg.prof["ablation_seeds"]), f"{study}/{v['variant']}: seeds {set(got['seed'])}"
+            assert set(got["seed"]) == set(ablation_seeds(cfg)), f"{study}/{v['variant']}: seeds {set(got['seed'])}"
 
 
 # --------------------------------------------------------------------------------------

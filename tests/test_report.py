@@ -19,7 +19,7 @@ PAPERS_DIR = Path("/work/shared/papers")
 
 # ----------------------------------------------------------------------------- profiles
 
-def test_every_profile_has_the_same_keys_and_sane_values():
+def test_every_profile_has_the_same_keys_and_sane_values(tmp_path):
     keys = None
     for name in report.PROFILES:
         prof = report.resolve_profile(name)
@@ -34,7 +34,8 @@ def test_every_profile_has_the_same_keys_and_sane_values():
     assert report.resolve_profile("smoke")["data_root"] == "data/synthreid-small"
     assert report.resolve_profile("demo")["data_root"] == "data/synthreid"
     assert report.resolve_profile("paper")["data_root"] is None
-    assert len(report.resolve_profile("full")["ablation_seeds"]) >= 3
+    assert report.resolve_profile("full")["ablation_num_seeds"] >= 3
+    assert report.ablation_seeds(report.setup("06", profile="full", seed=3, output_dir=str(tmp_path))) == [3, 4, 5]
 
 
 def test_resolve_profile_returns_a_copy_and_rejects_unknown_names():
