@@ -5,7 +5,7 @@ __init__ imports its whole training stack (opencv, tensorboard, ...), which the 
 need, so the packages are registered as empty namespaces and only metrics/rank.py (with the
 compiled rank_cy) and utils/rerank.py are loaded.
 
-    python torchreid_helper.py eval   IN.npz OUT.npz [--python]   # evaluate_rank (Cython, or the Python one)
+    python torchreid_helper.py eval   IN.npz OUT.npz [--python] [--repeats=N]   # evaluate_rank (Cython, or the Python one)
     python torchreid_helper.py rerank IN.npz OUT.npz              # re_ranking(q_g, q_q, g_g)
 
 Prints one JSON line: {"seconds": ..., "maxrss_mb": ..., ...}.
@@ -40,6 +40,18 @@ def _load_torchreid():
     return rank, rerank
 
 
+def _peak_mb() -> float:
+    """VmHWM (peak RSS of this process since exec; ru_maxrss would include the parent's at fork)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main(argv: list[str]) -> int:
     mode, src, dst = argv[:3]
     rank, rerank = _load_torchreid()
@@ -49,9 +61,13 @@ def main(argv: list[str]) -> int:
         use_cython = "--python" not in argv
         info["cython"] = info["cython"] and use_cython
         args = [data[k] for k in ("distmat", "q_pids", "g_pids", "q_camids", "g_camids")]
-        t = time.perf_counter()
-        cmc, mAP = rank.evaluate_rank(*args, max_rank=50, use_cython=use_cython)[:2]
-        info["seconds"] = time.perf_counter() - t
+        repeats = next((int(a.split("=")[1]) for a in argv if a.startswith("--repeats=")), 1)
+        best = float("inf")
+        for _ in range(repeats):  # fastest of `repeats` runs (shared machine)
+            t = time.perf_counter()
+            cmc, mAP = rank.evaluate_rank(*args, max_rank=50, use_cython=use_cython)[:2]
+            best = min(best, time.perf_counter() - t)
+        info["seconds"] = best
         np.savez(dst, cmc=np.asarray(cmc), mAP=np.asarray(mAP))
     elif mode == "rerank":
         t = time.perf_counter()
@@ -60,7 +76,7 @@ def main(argv: list[str]) -> int:
         np.save(dst, out)
     else:
         raise SystemExit(f"torchreid_helper: unknown mode {mode!r}; expected eval or rerank")
-    info["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    info["maxrss_mb"] = _peak_mb()
     print(json.dumps(info))
     return 0
 
