@@ -324,6 +324,14 @@ def setup(notebook: str, profile: Optional[str] = None, seed: int = 0, dataset: 
     out = resolve_path(output_dir, root) if output_dir else report_dir(profile, root) / "results"
     out.mkdir(parents=True, exist_ok=True)
     dev = resolve_device(device or prof["device"])
+    try:  # without ipywidgets tqdm warns once per bar in Jupyter; its text bar is fine
+        import warnings
+
+        from tqdm import TqdmWarning
+
+        warnings.filterwarnings("ignore", category=TqdmWarning)
+    except ImportError:  # pragma: no cover
+        pass
     threads = os.environ.get("REIDLAB_THREADS")
     if threads:
         import torch
