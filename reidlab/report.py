@@ -612,7 +612,7 @@ def _notebook_path(name: str, nb_dir: Path) -> Path:
 
 def execute_notebooks(profile: str, out_dir: PathLike, notebooks: Sequence[str] = NOTEBOOKS,
                       parameters: Optional[Mapping[str, Any]] = None, html_export: bool = True,
-                      log=None) -> list[dict[str, Any]]:
+                      log=None, nb_dir: Optional[PathLike] = None) -> list[dict[str, Any]]:
     """Execute ``notebooks`` in order with papermill (kernel ``python3`` = this Python),
     write each executed notebook and its HTML into ``out_dir``, print one progress line per
     notebook, and return the per-notebook status list for :func:`build_index`.
@@ -624,8 +624,7 @@ def execute_notebooks(profile: str, out_dir: PathLike, notebooks: Sequence[str] 
     import papermill as pm
 
     log = log or (lambda msg: print(msg, flush=True))
-    root = project_root()
-    nb_dir = root / "notebooks"
+    nb_dir = Path(nb_dir) if nb_dir is not None else project_root() / "notebooks"
     out = Path(out_dir)
     (out / "results").mkdir(parents=True, exist_ok=True)
     params = {"profile": profile, "output_dir": str(out / "results"), **dict(parameters or {})}

@@ -325,3 +325,50 @@ def test_ablation_observations_are_computed_from_the_numbers():
     assert tab.loc[("lgeu", "baseline", "plain"), "R1"] == "11.0 ± 1.4"
     df.loc[df.variant == "LGEU", "R1"] = 5.0
     assert "reversed" in next(ln for ln in report.ablation_observations(df, "lgeu", as_list=True) if "'LGEU > SE'" in ln)
+
+
+# ----------------------------------------------------------------------------- the runner
+
+def _tiny_notebook(path, body):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    params = new_code_cell('profile = "demo"\noutput_dir = ""\nseed = 0')
+    params.metadata["tags"] = ["parameters"]
+    nb = new_notebook(cells=[params, new_code_cell(body)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    nbformat.write(nb, str(path))
+
+
+def test_execute_notebooks_runs_in_order_records_failures_and_builds_the_index(tmp_path):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _tiny_notebook(nbs / "01_ok.ipynb", (
+        "import json, pathlib\n"
+        "p = pathlib.Path(output_dir) / '01_ok.results.json'\n"
+        "p.write_text(json.dumps({'notebook': '01_ok', 'rows': [{'model': 'm', 'setting': 'plain', "
+        "'group': 'main', 'R1': float(seed), 'mAP': 1.0}]}))\n"
+        "print(profile)"))
+    _tiny_notebook(nbs / "02_bad.ipynb", "raise ValueError('broken on purpose')")
+    lines = []
+    status = report.execute_notebooks("smoke", tmp_path / "out", ["01_ok", "02_bad"], {"seed": 7},
+                                      log=lines.append, nb_dir=nbs)
+    assert [s["notebook"] for s in status] == ["01_ok", "02_bad"]
+    assert status[0]["ok"] is True and status[1]["ok"] is False
+    assert "broken on purpose" in status[1]["error"]
+    assert len(lines) == 2 and lines[0].startswith("[1/2] 01_ok") and " ok in " in lines[0] and "FAILED" in lines[1]
+    out = tmp_path / "out"
+    assert (out / "01_ok.ipynb").is_file() and (out / "01_ok.html").is_file() and (out / "02_bad.ipynb").is_file()
+    executed = (out / "01_ok.ipynb").read_text()
+    assert "smoke" in executed  # papermill injected the profile after the parameters cell
+    index = report.build_index(out, status, profile="smoke").read_text()
+    assert re.search(r"<th>m</th>\s*<td>7.0</td>", index)  # the injected seed reached the results
+    assert "ValueError: broken on purpose" in index
+
+
+def test_report_main_rejects_paper_without_data():
+    with pytest.raises(ConfigError, match="profile 'paper' needs a real dataset: pass --dataset market1501 --data"):
+        report.main(["--profile", "paper"])
+    with pytest.raises(ConfigError, match="matches none of"):
+        report.main(["--profile", "smoke", "--notebooks", "99"])
