@@ -130,16 +130,17 @@ class STModel:
                    sigma=float(sigma), truncate=float(truncate))
 
     def probability(self, q_camids: ArrayLike, q_frames: ArrayLike, g_camids: ArrayLike, g_frames: ArrayLike,
-                    chunk_size: int = 256, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+                    chunk_size: Optional[int] = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Spatial-temporal probability ``[nq, ng]`` of each query x gallery pair (conventions above).
 
-        Computed on the device of ``q_frames`` (if a tensor) by one gather from the table per chunk.
+        Computed on the device of ``q_frames`` (if a tensor) by one gather from the table per chunk
+        of ``chunk_size`` queries (default: ~16M pairs per chunk).
         """
         return self._lookup(self.table, q_camids, q_frames, g_camids, g_frames, chunk_size, dtype)
 
     def score(self, similarity: ArrayLike, q_camids: ArrayLike, q_frames: ArrayLike, g_camids: ArrayLike,
               g_frames: ArrayLike, lambda0: float = 1.0, lambda1: float = 2.0, gamma: float = 5.0,
-              chunk_size: int = 256) -> torch.Tensor:
+              chunk_size: Optional[int] = None) -> torch.Tensor:
         """``joint_score(similarity, self.probability(...), lambda0, lambda1, gamma)`` in one pass.
 
         The spatial-temporal factor ``1/(1 + lambda1 e^(-gamma p))`` is evaluated once per table
@@ -153,14 +154,14 @@ class STModel:
         sim = as_tensor(similarity, "similarity", device=out.device)
         if sim.shape != out.shape:
             raise ConfigError(f"STModel.score: similarity shape {tuple(sim.shape)} != [{out.shape[0]}, {out.shape[1]}] (queries x gallery)")
-        step = max(1, int(chunk_size))
+        step = max(1, int(chunk_size) if chunk_size else (1 << 24) // max(out.shape[1], 1))
         for s in range(0, out.shape[0], step):
             v = sim[s:s + step].to(torch.float32).mul(gamma).sub_(math.log(lambda0)).sigmoid_()
             out[s:s + step].mul_(v)
         return out
 
     def _lookup(self, table: torch.Tensor, q_camids: ArrayLike, q_frames: ArrayLike, g_camids: ArrayLike,
-                g_frames: ArrayLike, chunk_size: int, dtype: torch.dtype, outside: float = 0.0) -> torch.Tensor:
+                g_frames: ArrayLike, chunk_size: Optional[int], dtype: torch.dtype, outside: float = 0.0) -> torch.Tensor:
         """Gather ``table[later cam, earlier cam, bin]`` for every pair; ``outside`` where p = 0 by
         convention (unknown camera, past the table)."""
         qfr = _vec(q_frames, "q_frames")
@@ -202,8 +203,9 @@ class STModel:
         qbase = (index(qc) * (ncam + 1) * row).to(it)
         gbase = (index(gc) * row).to(it)
         out = torch.empty((nq, ng), dtype=dtype, device=dev)
-        for s in range(0, nq, max(1, int(chunk_size))):
-            e = min(nq, s + max(1, int(chunk_size)))
+        step = max(1, int(chunk_size) if chunk_size else (1 << 24) // max(ng, 1))
+        for s in range(0, nq, step):
+            e = min(nq, s + step)
             diff = qv[s:e].unsqueeze(1) - gv.unsqueeze(0)
             later = diff > 0
             if integral:
