@@ -186,3 +186,15 @@ def test_nan_distance_is_an_error():
     D[1, 2] = np.nan
     with pytest.raises(ConfigError, match="NaN \\(query rows 0..2\\)"):
         rank_metrics(D, [1, 1, 1], [1, 1, 2, 2], [0, 0, 0], [1, 1, 1, 1])
+
+
+def test_negative_distances_and_similarities():
+    # e.g. rank by negative cosine similarity: values of both signs, including -0.0 and 0.0
+    D, qp, gp, qc, gc = random_problem(6)
+    D = (D - 0.5).astype(np.float32)
+    D[0, :5] = -0.0
+    D[0, 5:10] = 0.0
+    res = rank_metrics(D, qp, gp, qc, gc)
+    cmc, aps, inps, _ = reference_metrics(D, qp, gp, qc, gc)
+    np.testing.assert_allclose(res.all_ap, aps, atol=1e-12)
+    np.testing.assert_allclose(res.cmc, cmc, atol=1e-12)
