@@ -128,6 +128,13 @@ def test_faiss_topk_matches_dense():
         torch.testing.assert_close(d.double(), rv, atol=1e-4, rtol=1e-4)
 
 
+def test_faiss_missing_message(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "faiss", None)  # makes "import faiss" fail
+    with pytest.raises(ImportError, match="pip install faiss-cpu"):
+        topk_retrieval(torch.zeros(2, 4), torch.zeros(5, 4), 2)
+
+
 def test_evaluator_protocol():
     g = torch.Generator().manual_seed(0)
     means = torch.randn(10, 8, generator=g)
