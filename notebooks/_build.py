@@ -827,8 +827,8 @@ The profile fixes the number of seeds (`ablation_num_seeds`: the notebook's `see
 as the model's main run in 02-05, so the full-model variant *is* that run (reused, not
 retrained). The `demo` profile fits the 20-minute budget of `make demo` by running one seed
 of the cheapest study (LGEU: ResNet18-sized softmax models); the PFN, MGWP and joint-loss
-studies print "not run" -- run them with `-p studies pfn,mgwp,lgeu,jlpose` (about 3, 4
-and 6 more CPU minutes) or in the `full` profile, which runs every
+studies print "not run" -- run them with `-p studies pfn,mgwp,lgeu,jlpose` (each adds a
+few trainings as long as its main run) or in the `full` profile, which runs every
 variant (including the number of MGWP parts) with three seeds. The `smoke` profile runs two
 variants per study, only to check that the code runs. Runs are kept under
 `runs/<profile>/` and reused. The table below is the plan.
