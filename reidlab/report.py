@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime as _dt
-import hashlib
 import html
 import json
 import math
@@ -46,7 +45,7 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
