@@ -382,10 +382,11 @@ def _checks_cells(model: str, figs: str) -> list:
         md("""
 ## Checks and results file
 
-Sanity checks on the numbers (every metric in [0, 100]; CMC non-decreasing in k; outside
-the `smoke` profile, rank-1 above the rank-1 a *random* ranking would get on this very
-gallery, computed from the labels), then the results are written to `output_dir` as JSON
-and CSV for the report's `index.html`.
+Sanity checks on the numbers (every metric in [0, 100]; CMC non-decreasing in k; at least
+one valid query). Outside the `smoke` profile the plain rank-1 is printed next to the
+rank-1 a *random* ranking would get on this very gallery (computed from the labels), with a
+warning when the model is not above it. Then the results are written to `output_dir` as
+JSON and CSV for the report's `index.html`.
 """),
         code(f"""
 report.check_results(results, cfg, feats)
