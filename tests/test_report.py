@@ -371,3 +371,32 @@ def test_report_main_rejects_paper_without_data():
         report.main(["--profile", "paper"])
     with pytest.raises(ConfigError, match="matches none of"):
         report.main(["--profile", "smoke", "--notebooks", "99"])
+
+
+def test_check_results_and_figures(tmp_path):
+    from matplotlib.figure import Figure
+
+    cfg = report.setup("02_pfn", profile="smoke", output_dir=str(tmp_path))
+    ok = pd.DataFrame({"R1": [10.0], "R5": [20.0], "R10": [30.0], "mAP": [8.0], "mINP": [2.0]}, index=["plain"])
+    report.check_results(ok, cfg)
+    with pytest.raises(AssertionError, match="plain: CMC not monotone"):
+        report.check_results(ok.assign(R5=5.0), cfg)
+    with pytest.raises(AssertionError, match=r"plain: mAP=120.0 outside \[0, 100\]"):
+        report.check_results(ok.assign(mAP=120.0), cfg)
+    blank = Figure()
+    blank.subplots().set_axis_off()
+    drawn = Figure()
+    drawn.subplots().plot([0, 1], [0, 1])
+    report.check_figures(drawn)
+    with pytest.raises(AssertionError, match="figure 1: rendered image is uniform"):
+        report.check_figures(drawn, blank)
+    with pytest.raises(AssertionError, match="expected a matplotlib Figure"):
+        report.check_figures(None)
+
+
+def test_describe_settings_is_computed_from_the_table():
+    t = pd.DataFrame({"R1": [20.0, 19.0, 35.0], "mAP": [10.0, 14.0, 18.0]}, index=["plain", "rerank", "st"])
+    text = report.describe_settings(t)
+    assert "**rerank** (k-reciprocal re-ranking): rank-1 19.0 % (down 1.0 points), mAP 14.0 % (up 4.0 points)" in text
+    assert "rank-1 35.0 % (up 15.0 points), mAP 18.0 % (up 8.0 points) -- a larger gain on rank-1 than on mAP" in text
+    assert "Best mAP here: **st**; best rank-1: **st**" in text
