@@ -107,11 +107,11 @@ PROFILES: dict[str, dict[str, Any]] = {
     ),
     "demo": dict(
         dataset="synthreid", data_root="data/synthreid", synth_args=[],
-        # iterations sized from measured CPU cost per image (ResNet18-sized, 128x64, bf16):
-        # lgeu/se/baseline ~120 img/s, mgwp ~40, pfn ~34, jlpose ~26 on 2 idle cores
-        # -> about 1.5 min per main model; ablations reuse these budgets (and the main runs).
+        # iterations sized from measured training speed on this 2-core machine (ResNet18-sized,
+        # 128x64, bf16): lgeu/se/baseline ~140 img/s, pfn ~40, mgwp ~21, jlpose ~16
+        # -> 45-130 s per main model; ablations reuse these budgets (and the main runs).
         preset_scale="cpu-demo", max_iters=100,
-        max_iters_by_model={"pfn": 50, "mgwp": 100, "lgeu": 200, "se": 200, "baseline": 200, "jlpose": 40},
+        max_iters_by_model={"pfn": 50, "mgwp": 80, "lgeu": 200, "se": 200, "baseline": 200, "jlpose": 32},
         epochs=None, ablation_iters=None, ablation_num_seeds=1, ablation_scope="demo", ablation_studies="lgeu",
         train_overrides={},
         seeds=[0], device="cpu", topk=8, max_queries=8, eval_batch=256,
