@@ -626,7 +626,8 @@ def execute_notebooks(profile: str, out_dir: PathLike, notebooks: Sequence[str] 
     nb_dir = Path(nb_dir) if nb_dir is not None else project_root() / "notebooks"
     out = Path(out_dir)
     (out / "results").mkdir(parents=True, exist_ok=True)
-    params = {"profile": profile, "output_dir": str(out / "results"), **dict(parameters or {})}
+    # paths inside the project are passed relative (the notebooks resolve them from the root)
+    params = {"profile": profile, "output_dir": _short(out / "results"), **dict(parameters or {})}
     status = []
     t_all = time.monotonic()
     for i, name in enumerate(notebooks, 1):
@@ -723,7 +724,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.dataset:
         params["dataset"] = args.dataset
     if args.data:
-        params["data_root"] = str(resolve_path(args.data, root))
+        params["data_root"] = _short(resolve_path(args.data, root))
     if args.device:
         params["device"] = args.device
     print(f"reidlab report: profile {args.profile} ({prof['description']}), {len(names)} notebooks -> {_short(out)}/",
