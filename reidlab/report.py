@@ -1820,7 +1820,7 @@ def run_ablation(cfg: NotebookConfig, study: str, ds=None):
     if study not in ABLATIONS:
         raise ConfigError(f"unknown ablation study {study!r}; expected one of {', '.join(ABLATIONS)}")
     if study not in _studies(cfg):
-        print(f"[{study}] not in studies={cfg.params.get('studies')!r}: skipped")
+        print(f"[{study}] not among this run's studies ({', '.join(_studies(cfg))}): skipped")
         return pd.DataFrame(columns=["group", "study", "variant", "seed", "setting", *METRICS])
     ds = ds if ds is not None else ensure_dataset(cfg)
     spec = ABLATIONS[study]
