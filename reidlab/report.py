@@ -43,13 +43,14 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 from reidlab.errors import ConfigError, DatasetError
+from reidlab.engine.checkpoint import atomic_save
+from reidlab.fileio import atomic_write_text  # noqa: F401  (part of reidlab.report's API)
 
 PathLike = Union[str, os.PathLike]
 
@@ -107,11 +108,12 @@ PROFILES: dict[str, dict[str, Any]] = {
     ),
     "demo": dict(
         dataset="synthreid", data_root="data/synthreid", synth_args=[],
-        # iterations sized from measured training speed on this 2-core machine (ResNet18-sized,
-        # 128x64, bf16): lgeu/se/baseline ~140 img/s, pfn ~40, mgwp ~21, jlpose ~16
-        # -> 45-130 s per main model; ablations reuse these budgets (and the main runs).
+        # iterations sized from training speed measured on a quiet 2-core machine (ResNet18-sized,
+        # 128x64, bf16; reidlab train --max-iters 24): pfn ~95 img/s (batch 64), mgwp ~58 (32),
+        # lgeu/se/baseline ~140 (32), jlpose ~60 (64) -> about 70-85 s of training per model;
+        # ablations reuse these budgets (and the main runs).
         preset_scale="cpu-demo", max_iters=100,
-        max_iters_by_model={"pfn": 50, "mgwp": 80, "lgeu": 200, "se": 200, "baseline": 200, "jlpose": 32},
+        max_iters_by_model={"pfn": 120, "mgwp": 150, "lgeu": 300, "se": 300, "baseline": 300, "jlpose": 80},
         epochs=None, ablation_iters=None, ablation_num_seeds=1, ablation_scope="demo", ablation_studies="lgeu",
         train_overrides={},
         seeds=[0], device="cpu", topk=8, max_queries=8, eval_batch=256,
@@ -359,27 +361,6 @@ def seed_everything(seed: int) -> None:
 # --------------------------------------------------------------------------------------
 # Atomic files and results
 # --------------------------------------------------------------------------------------
-
-def atomic_write_text(path: PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically: a temporary file in the same folder, fsync,
-    then ``os.replace``. A reader sees the old file or the new one, never a partial one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
-
 
 def _jsonable(v: Any) -> Any:
     if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
@@ -1186,14 +1167,7 @@ def extract(cfg: NotebookConfig, run, ds, multi_query: bool = False) -> Features
                                         channels_last=p.channels_last)
         changed = True
     if changed:
-        fd, tmp = tempfile.mkstemp(prefix=".report-features.", suffix=".tmp", dir=run.path)
-        os.close(fd)
-        try:
-            torch.save({"key": key, "features": feats}, tmp)
-            os.replace(tmp, cache)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        atomic_save({"key": key, "features": feats}, cache)
     return Features(run=run, ds=ds, query=feats["query"], gallery=feats["gallery"], multi_query=feats.get("multi_query"))
 
 

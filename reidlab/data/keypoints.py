@@ -29,13 +29,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Iterable, Mapping, Optional, Union
 
 import numpy as np
 
 from reidlab.errors import DatasetError
+from reidlab.fileio import atomic_open
 
 #: Number of landmarks (COCO-18 / OpenPose ``--model_pose COCO``).
 NUM_KEYPOINTS = 18
@@ -181,16 +181,8 @@ def save_keypoints(path: PathLike, mapping: Mapping[str, np.ndarray]) -> Path:
         arr = _to_array(value, f"save_keypoints entry {key!r}")
         entries[str(key).replace("\\", "/")] = [round(float(v), 3) for v in arr.reshape(-1)]
     payload = {"format": KEYPOINT_FORMAT, "keypoints": entries}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, separators=(",", ":"))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "w") as fh:
+        json.dump(payload, fh, separators=(",", ":"))
     return path
 
 

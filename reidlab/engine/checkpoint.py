@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 
 from reidlab.errors import CheckpointError
+from reidlab.fileio import atomic_open, atomic_write_text  # noqa: F401  (re-exported)
 
 PathLike = Union[str, os.PathLike]
 
@@ -27,93 +27,21 @@ PathLike = Union[str, os.PathLike]
 CHECKPOINT_FORMAT = "reidlab-checkpoint-v1"
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-#: Mode of written files (``0o666`` minus the process umask, like ``open()``; mkstemp uses 0o600).
-_FILE_MODE = 0o666 & ~_umask()
-
-
-def _mkstemp(path: Path) -> tuple[int, str]:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, _FILE_MODE)
-    except OSError:  # pragma: no cover
-        pass
-    return fd, tmp
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
 def atomic_save(obj: Any, path: PathLike) -> Path:
-    """``torch.save(obj)`` to ``path`` atomically (temp file in the same folder, fsync, rename).
+    """``torch.save(obj)`` to ``path`` atomically (see :mod:`reidlab.fileio`).
 
     On any exception the temporary file is removed and an existing ``path`` is untouched.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _mkstemp(path)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-    return path
+    with atomic_open(path, "wb") as fh:
+        torch.save(obj, fh)
+    return Path(path)
 
 
 def atomic_copy(src: PathLike, dst: PathLike) -> Path:
     """Copy ``src`` to ``dst`` atomically (e.g. ``last.pt`` -> ``best.pt``)."""
-    dst = Path(dst)
-    fd, tmp = _mkstemp(dst)
-    try:
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
-            shutil.copyfileobj(inp, out, 1 << 22)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(dst.parent)
-    return dst
-
-
-def atomic_write_text(text: str, path: PathLike) -> Path:
-    """Write a text file atomically (used for ``metrics.csv`` and ``config.json``)."""
-    path = Path(path)
-    fd, tmp = _mkstemp(path)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    with atomic_open(dst, "wb") as out, open(src, "rb") as inp:
+        shutil.copyfileobj(inp, out, 1 << 22)
+    return Path(dst)
 
 
 def load_checkpoint(path: PathLike, map_location: Union[str, torch.device] = "cpu") -> dict:

@@ -212,7 +212,7 @@ def _write_metrics(path: Path, rows: list[dict]) -> None:
     for row in rows:
         w.writerow({k: ("" if row.get(k) is None or (isinstance(row.get(k), float) and math.isnan(row[k]))
                         else row.get(k)) for k in cols})
-    ckpt_io.atomic_write_text(buf.getvalue(), path)
+    ckpt_io.atomic_write_text(path, buf.getvalue())
 
 
 def _check_data(data: Optional[PathLike]) -> Path:
@@ -389,7 +389,7 @@ def _train(preset_or_config, data, out, seed, epochs, max_iters, dev, resume, pr
     }
     if info.is_main:
         out.mkdir(parents=True, exist_ok=True)
-        ckpt_io.atomic_write_text(json.dumps(config, indent=2) + "\n", out / "config.json")
+        ckpt_io.atomic_write_text(out / "config.json", json.dumps(config, indent=2) + "\n")
     net: nn.Module = model
     if info.enabled:
         net = nn.parallel.DistributedDataParallel(
