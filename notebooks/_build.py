@@ -561,7 +561,7 @@ blocks, one multi-scale module with four TSAs -- each with the paper's "10 param
         code("""
 report.model_card(cfg, "mgwp", ds)
 """),
-        *_train_eval_cells("mgwp", ["plain", "rerank", "mq", "mq+rerank", "qe"],
+        *_train_eval_cells("mgwp", ["plain", "rerank", "st", "st+rerank", "mq", "mq+rerank", "qe"],
                            metric_note="squared euclidean distance, the paper's 'L2'",
                            extra_fig=[
             md("""
@@ -652,7 +652,7 @@ omega_2: C x R).
         code("""
 report.model_card(cfg, "lgeu", ds)
 """),
-        *_train_eval_cells("lgeu", ["plain", "rerank", "st", "qe"],
+        *_train_eval_cells("lgeu", ["plain", "rerank", "st", "st+rerank", "qe"],
                            metric_note="cosine distance, the LGEU paper's choice",
                            extra_fig=[
             md("""
@@ -754,7 +754,7 @@ dimensions (the paper's Table II).
 report.model_card(cfg, preset, ds)
 """),
         *_train_eval_cells(
-            "jlpose", ["plain", "rerank", "st", "qe"],
+            "jlpose", ["plain", "rerank", "st", "st+rerank", "qe"],
             metric_note="squared euclidean distance",
             extra_fig=[]),
         *_paper_cells("jlpose"),
