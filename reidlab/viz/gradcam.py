@@ -154,6 +154,24 @@ def _expand_keypoints(keypoints: Optional[Tensor], batch: int) -> Optional[Tenso
     raise ConfigError(f"keypoints: batch {keypoints.shape[0]} does not match {batch} images")
 
 
+def _training_logits(model: nn.Module, images: Tensor, kp: Optional[Tensor]) -> dict[str, Tensor]:
+    """Named identity logits of a training-mode forward with BatchNorm/dropout in eval mode."""
+    _frozen_eval_layers(model)
+    out = model(images, keypoints=kp) if kp is not None else model(images)
+    logits = out.get("logits", {}) if isinstance(out, dict) else {}
+    if not logits:
+        raise ConfigError(f"{type(model).__name__}: training-mode output has no 'logits' dict; "
+                          "identity Grad-CAM needs a model with classifier heads")
+    return logits
+
+
+def _check_head(model: nn.Module, logits: dict[str, Tensor], head: Optional[str]) -> str:
+    if head not in logits:
+        raise ConfigError(f"head={head!r}: not a logits head of {type(model).__name__}; "
+                          f"choose one of {sorted(logits)}")
+    return head
+
+
 def _run_output(model: nn.Module, images: Tensor, keypoints: Optional[Tensor], output: OutputKind,
                 head: Optional[str]) -> Tensor:
     """The model output Grad-CAM explains, as a ``[B, K]`` tensor (see module docstring)."""
@@ -168,16 +186,8 @@ def _run_output(model: nn.Module, images: Tensor, keypoints: Optional[Tensor], o
                               "expected the test feature tensor [B, D] (see reidlab.models.base)")
         return out.flatten(1)
     if output == "logits":
-        _frozen_eval_layers(model)
-        out = model(images, keypoints=kp) if kp is not None else model(images)
-        logits = out.get("logits", {}) if isinstance(out, dict) else {}
-        if not logits:
-            raise ConfigError(f"{type(model).__name__}: training-mode output has no 'logits' dict; "
-                              "identity Grad-CAM needs a model with classifier heads")
-        if head not in logits:
-            raise ConfigError(f"head={head!r}: not a logits head of {type(model).__name__}; "
-                              f"choose one of {sorted(logits)}")
-        return logits[head]
+        logits = _training_logits(model, images, kp)
+        return logits[_check_head(model, logits, head)]
     if output == "parts":
         ex = explain_with_grad(model, images, kp)
         key = "part_features" if "part_features" in ex else "part_weights"
@@ -415,16 +425,10 @@ def identity_cam(model: nn.Module, image: Tensor, target_class: Optional[int] = 
     x = as_batch(image).to(model_device(model))
     kp = _kp_batch(keypoints, x.device)
     with preserved_state(model), torch.no_grad():
-        _frozen_eval_layers(model)
-        out = model(x, keypoints=kp) if kp is not None else model(x)
-    logits = out.get("logits", {}) if isinstance(out, dict) else {}
-    if not logits:
-        raise ConfigError(f"{type(model).__name__}: training-mode output has no 'logits'; "
-                          "identity Grad-CAM needs a model with classifier heads")
+        logits = _training_logits(model, x, kp)
     if head is None:
         head = _first_reaching_head(model, x, kp, _target_layers(model, target_layers)) or next(iter(logits))
-    if head not in logits:
-        raise ConfigError(f"head={head!r}: not a logits head of {type(model).__name__}; choose one of {sorted(logits)}")
+    _check_head(model, logits, head)
     row = logits[head][0]
     predicted = int(row.argmax())
     c = predicted if target_class is None else int(target_class)
