@@ -223,7 +223,7 @@ def _check_against_truth(path: Path, blobs: dict, max_err: float, mean_err: floa
 def test_keypoints_command_heatmap_model_finds_the_ground_truth(painted, models, capsys):
     root, blobs = painted
     out = root / "keypoints.json"
-    assert main(["keypoints", "--data", str(root), "--model", str(models / "heatmap.onnx"), "--no-progress"]) == 0
+    assert main(["keypoints", "--data", str(root), "--model", str(models / "heatmap.onnx"), "--no-progress", "--threads", "1"]) == 0
     printed = capsys.readouterr().out
     assert f"{len(blobs)} images ({len(blobs)} computed, 0 already done)" in printed and "heatmap" in printed
     _check_against_truth(out, blobs, max_err=1.5, mean_err=0.3)
@@ -233,14 +233,14 @@ def test_keypoints_command_heatmap_model_finds_the_ground_truth(painted, models,
     assert all(r.keypoints is not None for recs in ds.splits().values() for r in recs)
     # a second run skips every image and leaves the landmarks as they were
     before = json.loads(out.read_text())
-    assert main(["keypoints", "--data", str(root), "--model", str(models / "heatmap.onnx"), "--no-progress"]) == 0
+    assert main(["keypoints", "--data", str(root), "--model", str(models / "heatmap.onnx"), "--no-progress", "--threads", "1"]) == 0
     assert f"(0 computed, {len(blobs)} already done)" in capsys.readouterr().out
     assert json.loads(out.read_text())["keypoints"] == before["keypoints"]
 
 
 def test_simcc_model_with_fixed_batch(painted, models):
     root, blobs = painted
-    model = OnnxPoseModel(models / "simcc.onnx")
+    model = OnnxPoseModel(models / "simcc.onnx", threads=1)
     assert model.kind == "simcc" and model.fixed_batch == 2 and model.batch_size == 2
     res = estimate_keypoints(root, model, out=root / "simcc.json")
     assert res.total == res.computed == len(blobs) and res.skipped == 0
@@ -250,7 +250,7 @@ def test_simcc_model_with_fixed_batch(painted, models):
 def test_interrupted_run_keeps_its_part_and_resumes(painted, models, monkeypatch, tmp_path):
     root, blobs = painted
     out = tmp_path / "resume.json"
-    model = OnnxPoseModel(models / "small.onnx", batch_size=8)
+    model = OnnxPoseModel(models / "small.onnx", batch_size=8, threads=1)
     calls = {"n": 0}
     real = OnnxPoseModel.predict
 
@@ -300,10 +300,10 @@ def test_input_conventions_nhwc_uint8_and_wider_outputs(painted, models, tmp_pat
     root, blobs = painted
     keys = sorted(blobs)[:6]
     images = [Image.open(root / k).convert("RGB") for k in keys]
-    base = OnnxPoseModel(models / "heatmap.onnx").predict(images)
+    base = OnnxPoseModel(models / "heatmap.onnx", threads=1).predict(images)
     with pytest.raises(CheckpointError, match="37 landmark channels.*--format coco17"):
         OnnxPoseModel(path)
-    variant = OnnxPoseModel(path, fmt="coco17")
+    variant = OnnxPoseModel(path, fmt="coco17", threads=1)
     assert (variant.layout, variant.input_dtype, variant.input_size) == ("nhwc", "uint8", (256, 192))
     assert np.abs(variant.predict(images) - base).max() < 1e-4
 
@@ -355,7 +355,7 @@ def test_wrong_output_shape_at_run_time_and_existing_files(painted, models, tmp_
     (tmp_path / "other.json").write_text(json.dumps({"format": "openpose-coco18", "keypoints": {}}))
     _one_line(capsys, ["keypoints", "--data", str(root), "--model", str(models / "heatmap.onnx"),
                        "--out", str(tmp_path / "other.json")], "was not written by `reidlab keypoints`", "--overwrite")
-    model = OnnxPoseModel(models / "heatmap.onnx")
+    model = OnnxPoseModel(models / "heatmap.onnx", threads=1)
     (tmp_path / "earlier.json").write_text(json.dumps({"format": "openpose-coco18", "keypoints": {}, "source": {
         "tool": "reidlab keypoints", "settings": {**model.describe(), "threshold": 0.3}}}))
     with pytest.raises(DatasetError, match="other settings \\(differing: threshold\\)"):
@@ -367,3 +367,14 @@ def test_missing_onnxruntime_is_a_one_line_error(painted, models, monkeypatch, c
     monkeypatch.setitem(sys.modules, "onnxruntime", None)      # `import onnxruntime` raises ImportError
     _one_line(capsys, ["keypoints", "--data", str(root), "--model", str(models / "heatmap.onnx")],
               "onnxruntime is not installed", "pip install")
+
+
+def test_help_lists_the_options(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["keypoints", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for opt in ("--data", "--model", "--format", "--threshold", "--input-size", "--fit", "--box-scale", "--mean",
+                "--std", "--bgr", "--save-every", "--overwrite", "coco17", "openpose18"):
+        assert opt in out
+    assert main(["--help"]) == 0 and "keypoints" in capsys.readouterr().out
