@@ -231,9 +231,12 @@ def test_keypoints_command_heatmap_model_finds_the_ground_truth(painted, models,
     ds = load_dataset("market1501", root)
     assert ds.keypoints_source == str(out)
     assert all(r.keypoints is not None for recs in ds.splits().values() for r in recs)
-    # a second run skips every image and leaves the landmarks as they were
+    # a second run (the same model file, moved) skips every image and leaves the landmarks as they were
     before = json.loads(out.read_text())
-    assert main(["keypoints", "--data", str(root), "--model", str(models / "heatmap.onnx"), "--no-progress", "--threads", "1"]) == 0
+    moved = models / "moved" / "pose.onnx"
+    moved.parent.mkdir(exist_ok=True)
+    shutil.copy(models / "heatmap.onnx", moved)
+    assert main(["keypoints", "--data", str(root), "--model", str(moved), "--no-progress", "--threads", "1"]) == 0
     assert f"(0 computed, {len(blobs)} already done)" in capsys.readouterr().out
     assert json.loads(out.read_text())["keypoints"] == before["keypoints"]
 

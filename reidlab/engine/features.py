@@ -21,10 +21,9 @@ folder is needed to rebuild the model.
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 import torch
@@ -36,7 +35,6 @@ from reidlab.errors import CheckpointError, ConfigError
 __all__ = ["FeatureExtractor", "load_model", "resolve_device"]
 
 PathLike = Union[str, os.PathLike]
-log = logging.getLogger("reidlab")
 
 
 def resolve_device(device: Union[str, torch.device, None] = "auto") -> torch.device:

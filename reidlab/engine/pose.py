@@ -7,7 +7,8 @@ and writes ``keypoints.json`` in the layout the readers load (:mod:`reidlab.data
 18 OpenPose / COCO-18 landmarks per image in pixels of the stored file, ``v = 1`` for a
 landmark whose confidence is at least the threshold and that lies inside the image. Two extra
 keys, ignored by the readers, keep the raw confidences (``"scores"``) and the settings of the
-run (``"source"``: model file and its SHA-256, input size, fit, normalisation, threshold).
+run (``"source"``: the model file, and as ``"settings"`` its SHA-256, input size, fit,
+normalisation and threshold).
 
 Resumable and atomic: the file is rewritten atomically (temporary file + rename) every
 ``save_every`` images and at the end (also when the run is interrupted), and a rerun with the
@@ -235,9 +236,10 @@ class OnnxPoseModel:
 
     # ------------------------------------------------------------------ inference
     def describe(self) -> dict:
-        """The settings that determine the output (stored in ``keypoints.json``'s ``"source"``)."""
+        """The settings that determine the output (stored in ``keypoints.json``'s
+        ``"source"``; the model is identified by its content, not its path)."""
         return {
-            "model": str(self.path.resolve()), "model_sha256": _sha256(self.path), "output": self.kind,
+            "model_sha256": _sha256(self.path), "output": self.kind,
             "format": self.fmt, "input_size": list(self.input_size), "layout": self.layout,
             "input_dtype": self.input_dtype, "fit": self.fit, "box_scale": self.box_scale,
             "pad_value": list(self.pad_value), "mean": list(self.mean), "std": list(self.std),
@@ -406,7 +408,8 @@ def estimate_keypoints(data: PathLike, model: Union[OnnxPoseModel, PathLike], ou
                 records.append(r)
     keys = [Path(r.path).relative_to(root).as_posix() for r in records]
 
-    source = {"tool": SOURCE_TOOL, "settings": {**model.describe(), "threshold": float(threshold)}}
+    source = {"tool": SOURCE_TOOL, "model": str(model.path.resolve()),
+              "settings": {**model.describe(), "threshold": float(threshold)}}
     entries: dict[str, list] = {}
     scores: dict[str, list] = {}
     existing = None if overwrite else _read_existing(out_path)
