@@ -25,9 +25,10 @@ Coordinates are continuous pixel coordinates, as everywhere in reidlab: an image
 ``W`` spans ``[0, W]``, pixel ``i`` covers ``[i, i + 1)`` and has its centre at ``i + 0.5``.
 A heatmap cell ``j`` of a ``w``-wide heatmap for a ``W_in``-wide input covers input pixels
 ``[j * s, (j + 1) * s)`` with ``s = W_in / w``, so its centre is ``(j + 0.5) * s``; a SimCC
-bin ``i`` is centred at ``(i + 0.5) / ratio``. (mmpose's non-UDP codecs put cell ``j`` at
-``j * s`` with pixel centres at integers, which differs from this by at most
-``(s - 1) / 2`` input pixels, 1.5 px for stride-4 heatmaps: below those models' accuracy.)
+bin ``i`` is centred at ``(i + 0.5) / ratio``. (mmpose's codecs count pixel centres at
+integers and put cell ``j`` at ``j * s`` (non-UDP) or ``j * (W_in - 1) / (w - 1)`` (UDP,
+ViTPose); either differs from this by at most 1.5 input pixels for stride-4 heatmaps, below
+those models' accuracy.)
 
 Visibility: a landmark is written visible (``v = 1``) when its confidence is at least the
 threshold (:data:`DEFAULT_THRESHOLD` = 0.3, the keypoint threshold of the RTMPose and mmpose
