@@ -16,6 +16,7 @@ from reidlab.errors import ReIDLabError
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "synth": ("reidlab.data.synthetic", "main", "generate the embedded SynthReID dataset"),
     "info": ("reidlab.data.datasets", "info_main", "print a dataset's summary table"),
+    "presets": ("reidlab.presets_cli", "main", "list the recipes (or show one) with their iterations per epoch"),
     "train": ("reidlab.engine.cli", "train_main", "train a model from a preset"),
     "eval": ("reidlab.engine.cli", "eval_main", "evaluate a run folder (optionally --rerank --st --qe)"),
     "report": ("reidlab.report", "main", "execute the notebooks with papermill and build reports/"),
