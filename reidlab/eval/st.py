@@ -129,6 +129,20 @@ class STModel:
         return cls(cam_labels=cam_labels, table=table, hist=hist, bin_size=float(bin_size),
                    sigma=float(sigma), truncate=float(truncate))
 
+    @classmethod
+    def from_records(cls, records, **options) -> "STModel":
+        """:meth:`fit` on dataset records (``.pid``, ``.camid``, ``.frame``), normally the train split.
+
+        Raises ConfigError when a record has no frame number (spatial-temporal scoring needs
+        Market/Duke-style names). ``options`` go to :meth:`fit` (``bin_size``, ``sigma``...).
+        """
+        recs = list(records)
+        missing = sum(1 for r in recs if getattr(r, "frame", None) is None)
+        if missing or not recs:
+            raise ConfigError(f"STModel.from_records: {missing} of {len(recs)} records have no frame number; the "
+                              "spatial-temporal model needs camera and frame in the names (Market/Duke layouts)")
+        return cls.fit([r.pid for r in recs], [r.camid for r in recs], [r.frame for r in recs], **options)
+
     def probability(self, q_camids: ArrayLike, q_frames: ArrayLike, g_camids: ArrayLike, g_frames: ArrayLike,
                     chunk_size: Optional[int] = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Spatial-temporal probability ``[nq, ng]`` of each query x gallery pair (conventions above).
