@@ -118,10 +118,11 @@ fig_curves
 # ## Evaluate: with and without re-ranking, spatial-temporal scoring, query expansion
 #
 # `reidlab.engine.runs.run_evaluation` extracts the test features of query and gallery once
-# (flip test-time augmentation as the preset says; cached with the run, keyed by run, dataset
-# and extraction settings) and returns a `reidlab.eval.Evaluation`: the one evaluator every
-# door of the lab uses (`reidlab eval`, `evaluate_run`, the report). Every setting below
-# re-uses the same features:
+# (flip test-time augmentation as the preset says; cached in the run folder, keyed by the
+# weights, the images and the extraction settings), fits the spatial-temporal model on the
+# training split, and returns a `reidlab.eval.Evaluation`: the one evaluator every door of the
+# lab uses (`reidlab eval`, `evaluate_run`, the report). Every setting below re-uses the same
+# features:
 #
 # * **single-query** -- the visual distance only (cosine distance, the LGEU paper's choice);
 # * **rerank** -- k-reciprocal re-ranking (Zhong et al. 2017; k1=20, k2=6, lambda=0.3): a
@@ -141,7 +142,7 @@ fig_curves
 # impossible candidates (wrong camera timing) and raises rank-1.
 
 # %%
-ev = run_evaluation(run, data=cfg.data_root, device=cfg.device)
+ev = run_evaluation(run, data=ds, device=cfg.device)
 settings = ["single-query", "rerank", "st", "st+rerank", "qe"]
 results = ev.table(settings, skip_unavailable=True)   # a setting the data cannot support is left out
 lab.percent(results)

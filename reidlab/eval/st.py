@@ -275,3 +275,25 @@ def st_rerank_distance(score: ArrayLike) -> ArrayLike:
     s = as_tensor(score, "score")
     out = 2.0 - 2.0 * s
     return out.cpu().numpy() if isinstance(score, np.ndarray) else out
+
+
+def st_sensitivity(evaluation, train_records, sigmas=(5, 20, 50, 100), bin_size: float = 100.0,
+                   setting: str = "st"):
+    """How a spatial-temporal setting depends on the smoothing width.
+
+    For each ``sigma`` (bins), an :class:`STModel` is fitted on ``train_records``
+    (:meth:`STModel.from_records` with ``bin_size`` frames per bin) and ``setting`` is
+    evaluated with it on the same features (``evaluation.with_st_model``; ``evaluation`` is a
+    :class:`reidlab.eval.Evaluation`, left unchanged).
+
+    Returns:
+        DataFrame indexed by ``sigma (bins)`` with ``rank1`` and ``mAP`` (fractions).
+    """
+    import pandas as pd
+
+    rows = []
+    for s in sigmas:
+        st_model = STModel.from_records(train_records, bin_size=bin_size, sigma=s)
+        r = evaluation.with_st_model(st_model).result(setting)
+        rows.append({"sigma (bins)": float(s), "rank1": r.rank(1), "mAP": float(r.mAP)})
+    return pd.DataFrame(rows).set_index("sigma (bins)")

@@ -26,7 +26,7 @@ from reidlab.fileio import atomic_write_text
 from reidlab.lab.config import NotebookConfig, PathLike, configure, resolve_path, short_path
 
 __all__ = ["setup", "show_messages", "ensure_dataset", "synth_complete", "ensure_run", "run_folder", "RUN_STAMP",
-           "evaluation", "model_input", "best_gallery", "most_changed_query", "st_query_rows"]
+           "evaluation", "best_gallery", "most_changed_query", "st_query_rows"]
 
 log = logging.getLogger("reidlab")
 
@@ -186,6 +186,7 @@ def ensure_run(cfg: NotebookConfig, model_preset: str, run_dir: PathLike = "", *
     overrides = {**cfg.prof.train_overrides, **dict(overrides or {})}
     want = {"preset": preset, "overrides": overrides, "max_iters": iters, "epochs": cfg.epochs,
             "seed": seed, "data": short_path(cfg.data_root), "dataset": cfg.reader}
+    want = json.loads(json.dumps(want))  # as the stamp stores it (tuples -> lists)
     folder = run_folder(cfg, name or preset, seed)
     with _lock(Path(cfg.runs_dir) / ".train.lock"):
         run = _reusable(folder, want, cfg.device)
@@ -213,32 +214,19 @@ def ensure_run(cfg: NotebookConfig, model_preset: str, run_dir: PathLike = "", *
 def evaluation(cfg: NotebookConfig, run, **kwargs: Any):
     """The :class:`reidlab.eval.Evaluation` of ``run`` on the notebook's dataset.
 
-    Calls :func:`reidlab.engine.runs.run_evaluation` with the notebook's dataset folder,
-    device and the profile's extraction batch size; features come from the one feature
-    cache (keyed by run, dataset and extraction settings), so 07-09 do not extract again.
-    ``kwargs`` go to ``run_evaluation``.
+    :func:`reidlab.engine.runs.run_evaluation` with the notebook's dataset
+    (:func:`ensure_dataset`), device and the profile's extraction batch size; features come
+    from the run's feature cache (keyed by content: checkpoint, records, extraction
+    settings), so 06-09 do not extract again. The spatial-temporal model is fitted on the
+    training split when the dataset has frames. ``kwargs`` go to ``run_evaluation`` (e.g.
+    ``multi_query=True``, ``st_options={"sigma": 20}``).
     """
     from reidlab.engine.runs import run_evaluation
 
-    kwargs.setdefault("data", cfg.data_root)
+    kwargs.setdefault("data", ensure_dataset(cfg))
     kwargs.setdefault("device", cfg.device)
+    kwargs.setdefault("batch_size", cfg.prof.eval_batch)
     return run_evaluation(run, **kwargs)
-
-
-def model_input(run, record):
-    """``(image, keypoints)`` for one record at the run's input size: a normalised float
-    tensor ``[3, H, W]`` (ImageNet mean/std) and ``[18, 3]`` landmarks in its pixels (or
-    ``None`` when the record has none), ready for :mod:`reidlab.viz` and the model.
-
-    ``run`` is a :class:`reidlab.engine.runs.Run` (or anything with ``.run`` being one)."""
-    from reidlab.data import decode_image, eval_transform
-    from reidlab.engine.extract import records_keypoints
-
-    run = getattr(run, "run", run)
-    size = tuple(run.preset.input_size)
-    x = eval_transform(decode_image(record.path), size)
-    kp = records_keypoints([record], size)[0][0] if record.keypoints is not None else None
-    return x, kp
 
 
 def best_gallery(ev, q_index: int, setting: str = "single-query", correct: bool = True) -> int:

@@ -27,6 +27,7 @@ from reidlab.viz.data import (
     camera_timeline,
     images_per_identity,
     keypoint_grid,
+    model_input,
     pose_boxes,
     sample_sheet,
     spread,
@@ -70,5 +71,5 @@ __all__ = [
     "stripe_contributions", "plot_pose_boxes",
     "STArrays", "st_arrays", "plot_st_histograms", "plot_st_matrix", "plot_st_joint", "typical_transit",
     "sample_sheet", "images_per_identity", "camera_timeline", "keypoint_grid", "pose_boxes", "augmentation_preview",
-    "spread",
+    "spread", "model_input",
 ]

@@ -1,6 +1,7 @@
 """Figures about the data (notebook 01), not a model: identities across cameras, images per
 identity and camera, when cameras see people, landmarks with the pose-guided model's boxes,
-and the training augmentation. Plus :func:`spread`, to pick records to show.
+and the training augmentation. Plus :func:`spread`, to pick records to show, and :func:`model_input`, one record as the
+model takes it.
 
 Every function returns a :class:`matplotlib.figure.Figure` and draws nothing else.
 """
@@ -16,8 +17,8 @@ from matplotlib.figure import Figure
 from reidlab.viz.attention import COCO18_LIMBS, POSE_BOX_COLORS
 from reidlab.viz.common import draw_box, load_image, new_figure
 
-__all__ = ["spread", "sample_sheet", "images_per_identity", "camera_timeline", "keypoint_grid", "pose_boxes",
-           "augmentation_preview"]
+__all__ = ["spread", "model_input", "sample_sheet", "images_per_identity", "camera_timeline", "keypoint_grid",
+           "pose_boxes", "augmentation_preview"]
 
 
 def spread(items: Iterable[Any], n: int) -> list:
@@ -28,6 +29,24 @@ def spread(items: Iterable[Any], n: int) -> list:
         return items
     step = len(items) / n
     return [items[int(i * step)] for i in range(n)]
+
+
+def model_input(run: Any, record: Any):
+    """``(image, keypoints)`` for one record at the run's input size: a normalised float
+    tensor ``[3, H, W]`` (ImageNet mean/std) and ``[18, 3]`` landmarks in its pixels (or
+    ``None`` when the record has none) -- what the model and the figures of
+    :mod:`reidlab.viz` take.
+
+    ``run``: a :class:`reidlab.engine.runs.Run` (its preset's ``input_size``), or anything
+    with a ``.run`` that is one (e.g. a run's evaluation)."""
+    from reidlab.data import decode_image, eval_transform
+    from reidlab.engine.extract import records_keypoints
+
+    run = getattr(run, "run", run)
+    size = tuple(run.preset.input_size)
+    x = eval_transform(decode_image(record.path), size)
+    kp = records_keypoints([record], size)[0][0] if record.keypoints is not None else None
+    return x, kp
 
 
 def _grid(rows: int, cols: int, w: float = 0.9, h: float = 1.6):
