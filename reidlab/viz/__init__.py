@@ -11,6 +11,7 @@ Typical use::
     viz.gradcam_similarity(model, query_img, gallery_img)          # why do these two match?
     viz.plot_retrieval(distmat, ds.query, ds.gallery, q_index=0)   # top-10 with borders
     viz.plot_cmc({"pfn": result_pfn, "baseline": result_base})
+    viz.explore_retrieval(ev)                                       # interactive (ipywidgets)
 """
 
 from reidlab.viz.attention import (
@@ -32,6 +33,7 @@ from reidlab.viz.data import (
     sample_sheet,
     spread,
 )
+from reidlab.viz.explore import explore_attention, explore_retrieval, explore_st
 from reidlab.viz.gradcam import (
     CAM_METHODS,
     CamError,
@@ -71,5 +73,5 @@ __all__ = [
     "stripe_contributions", "plot_pose_boxes",
     "STArrays", "st_arrays", "plot_st_histograms", "plot_st_matrix", "plot_st_joint", "typical_transit",
     "sample_sheet", "images_per_identity", "camera_timeline", "keypoint_grid", "pose_boxes", "augmentation_preview",
-    "spread", "model_input",
+    "spread", "model_input", "explore_retrieval", "explore_attention", "explore_st",
 ]
