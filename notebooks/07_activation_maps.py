@@ -157,3 +157,21 @@ for f in fig_methods.values():
 # %%
 lab.check_figures(fig_id, fig_sim, fig_sim_wrong, fig_parts, *fig_methods.values(), *own.values())
 print("figures checked:", 4 + len(fig_methods) + len(own))
+
+# %% [markdown]
+# ## Explore interactively
+#
+# The figures above are fixed choices: one query, one method, one target. The explorer below
+# (a JupyterLab widget) lets you choose them: an image (a spread of query images; the arrows
+# step through them), a model (this notebook's four runs), and what to show -- Grad-CAM of
+# the identity logit (the predicted identity, or the image's own label for a training image),
+# of the similarity to a reference image, per part (every part, or one), with any CAM method
+# of the package; or the model's own attention: MGWP's TSA per branch and non-local
+# affinity, LGEU's part x channel weights, jlpose's landmarks and boxes. Each figure is
+# computed when first asked for, then cached. In a report (papermill, nbval) the widget is
+# only created; open the notebook in JupyterLab (`make lab`) to use it.
+
+# %%
+explorer = viz.explore_attention({model_name: run, "mgwp": run_mgwp, "lgeu": run_lgeu, "jlpose": run_jl},
+                                 viz.spread(ds.query, 24), method=cam_method)
+explorer

@@ -109,3 +109,22 @@ fig_worst
 print(lab.check_results(results, cfg, chance=lab.random_rank1(ds)))
 lab.check_figures(*fig_topk, fig_cmp, fig_worst)
 print("gallery checks passed")
+
+# %% [markdown]
+# ## Explore interactively
+#
+# The galleries above show a few chosen queries; the explorer below (a JupyterLab widget)
+# shows any of them. Scoring buttons: plain, re-ranked, spatial-temporal, ST + re-ranking,
+# query expansion (what this evaluation allows). Filters: only failures (queries whose first
+# correct match is not at rank 1 in the chosen scoring), a camera, an identity, worst AP
+# first. The slider and the previous / next buttons walk the filtered list. Above the
+# gallery, this query's AP and first-hit rank under every scoring; when the first correct
+# match is beyond the top-k, it is added at the right with its rank. "explain rank" shows
+# the similarity Grad-CAM of the query and that gallery image side by side, and the per-part
+# maps for part models (computed once per pair). Switching query or scoring only re-ranks
+# cached distances. In a report (papermill, nbval) the widget is only created; open the
+# notebook in JupyterLab (`make lab`) to use it.
+
+# %%
+explorer = viz.explore_retrieval(ev, top_k=k)
+explorer

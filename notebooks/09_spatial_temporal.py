@@ -143,3 +143,19 @@ print(lab.check_results(results, cfg, chance=lab.random_rank1(ds)))
 lab.check_figures(fig_hist, fig_matrix, fig_joint)
 path = lab.save_results(cfg, results.assign(model=f"{model_name} (09)", group="st"))
 print("results written:", lab.short_path(path))
+
+# %% [markdown]
+# ## Explore interactively
+#
+# The explorer below (a JupyterLab widget) opens the model up pair by pair and query by
+# query. Pick an ordered camera pair: its transit histogram (bars) and the smoothed
+# probability the model scores with (line), with the reverse direction when it has transits,
+# next to the camera x camera matrix. Pick a query (listed by how much ST changes its AP,
+# largest first): the joint-score figure of the section above for that query, and its top
+# candidates by joint score with their visual similarity, ST probability and how many places
+# the ST factor moved each. In a report (papermill, nbval) the widget is only created; open
+# the notebook in JupyterLab (`make lab`) to use it.
+
+# %%
+explorer = viz.explore_st(st_model, ev, order="st-change")
+explorer

@@ -244,7 +244,10 @@ def test_retrieval_widget_follows_its_state(ev):
     widgets = pytest.importorskip("ipywidgets")
     ex = E.explore_retrieval(ev, top_k=3)
     assert isinstance(ex, widgets.VBox) and isinstance(ex.state, E.RetrievalState)
-    assert "application/vnd.jupyter.widget-view+json" in ex._repr_mimebundle_()
+    assert ex.camera.label == "all" and ex.rank.label == "\u2014" and ex.where.value == "1 / 5"
+    bundle = ex._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert bundle["text/plain"].startswith("RetrievalExplorer: an interactive widget (open the notebook in JupyterLab")
     assert "query 0 \u00b7 id 1 \u00b7 cam 1" in ex.header.value
     first = ex.gallery.value
     assert first[:8] == b"\x89PNG\r\n\x1a\n"
@@ -254,6 +257,7 @@ def test_retrieval_widget_follows_its_state(ev):
     assert ex.prev_button.disabled is False
     ex.only_failures.value = True
     assert ex.state.queries() == FAILURES and ex.slider.max == 1 and ex.state.query == 1
+    assert ex.where.value == "1 / 2"
     ex.slider.value = 1
     assert ex.state.query == 3 and ex.next_button.disabled
     ex.scoring.value = "rerank"
@@ -261,11 +265,21 @@ def test_retrieval_widget_follows_its_state(ev):
     ex.only_failures.value = False
     ex.camera.value = 2
     assert ex.state.queries() == [3]
-    ex.camera.value = None
+    ex.camera.value = E._NONE  # "all"
+    assert ex.state.camera is None and len(ex.state.queries()) == 5
     ex.rank.value = 1
     assert ex.cams.children == () and "no model to explain with" in ex.status.value
     ex.top_k.value = 5
     assert len(ex.rank.options) == 1 + 5  # q3 has 5 valid gallery images (g5 is junk)
+
+
+def test_retrieval_widget_starts_from_the_given_filters(ev):
+    pytest.importorskip("ipywidgets")
+    ex = E.explore_retrieval(ev, only_failures=True, order="worst-ap", setting="qe", settings=["single-query", "qe"])
+    assert ex.only_failures.value is True and ex.order.value == "worst-ap" and ex.scoring.value == "qe"
+    f = ev.query_frame("qe")
+    failures = [q for q in range(len(QUERIES)) if f["first_hit"][q] > 1]
+    assert failures and ex.state.queries() == sorted(failures, key=lambda q: (f["ap"][q], q))
 
 
 def test_retrieval_widget_shows_the_pair_maps(ev, tiny):
@@ -277,7 +291,7 @@ def test_retrieval_widget_shows_the_pair_maps(ev, tiny):
     assert len(ex.cams.children) == 2 and all(c.value[:4] == b"\x89PNG" for c in ex.cams.children)
     assert "Grad-CAM of query 2 and rank #1" in ex.status.value
     ex.next_button.click()  # a new query clears the choice
-    assert ex.rank.value is None and ex.cams.children == ()
+    assert ex.state.selected_rank is None and ex.rank.value == E._NONE and ex.cams.children == ()
 
 
 # --------------------------------------------------------------------------- attention

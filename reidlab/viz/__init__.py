@@ -33,7 +33,6 @@ from reidlab.viz.data import (
     sample_sheet,
     spread,
 )
-from reidlab.viz.explore import explore_attention, explore_retrieval, explore_st
 from reidlab.viz.gradcam import (
     CAM_METHODS,
     CamError,
@@ -75,3 +74,14 @@ __all__ = [
     "sample_sheet", "images_per_identity", "camera_timeline", "keypoint_grid", "pose_boxes", "augmentation_preview",
     "spread", "model_input", "explore_retrieval", "explore_attention", "explore_st",
 ]
+
+_EXPLORERS = ("explore_retrieval", "explore_attention", "explore_st")
+
+
+def __getattr__(name: str):
+    # the interactive explorers load on first use (and `python -m reidlab.viz.explore` runs cleanly)
+    if name in _EXPLORERS:
+        from reidlab.viz import explore
+
+        return getattr(explore, name)
+    raise AttributeError(f"module 'reidlab.viz' has no attribute {name!r}")

@@ -257,6 +257,7 @@ class Page:
     def set_viewport(self, width: int, height: int) -> None:
         self.call("Emulation.setDeviceMetricsOverride", width=int(width), height=int(height), deviceScaleFactor=1,
                   mobile=False)
+        self.viewport = (int(width), int(height))
 
     def rect(self, selector: str) -> dict:
         """Scroll the last element matching ``selector`` into view; its viewport rectangle."""
@@ -264,7 +265,7 @@ class Page:
             const all = document.querySelectorAll({json.dumps(selector)});
             if (!all.length) return null;
             const el = all[all.length - 1];
-            el.scrollIntoView({{block: 'center', inline: 'nearest'}});
+            el.scrollIntoView({{block: 'start', inline: 'nearest'}});
             const b = el.getBoundingClientRect();
             return {{x: b.x, y: b.y, width: b.width, height: b.height}};
         }})()""")
@@ -282,12 +283,28 @@ class Page:
         self.call("Input.dispatchMouseEvent", type="mousePressed", x=x, y=y, button="left", clickCount=1)
         self.call("Input.dispatchMouseEvent", type="mouseReleased", x=x, y=y, button="left", clickCount=1)
 
+    def click_text(self, selector: str, text: str) -> None:
+        """Click the last element matching ``selector`` whose text is ``text`` (stripped)."""
+        found = self.evaluate(f"""(() => {{
+            document.querySelectorAll('[data-reidlab-click]').forEach(e => e.removeAttribute('data-reidlab-click'));
+            const all = Array.from(document.querySelectorAll({json.dumps(selector)}))
+                .filter(e => e.textContent.trim() === {json.dumps(text)});
+            if (!all.length) return false;
+            all[all.length - 1].setAttribute('data-reidlab-click', '1');
+            return true; }})()""")
+        if not found:
+            raise BrowserError(f"no element {selector!r} with the text {text!r}")
+        self.click("[data-reidlab-click]")
+
     def screenshot(self, path: Union[str, Path], selector: Optional[str] = None, pad: int = 4) -> Path:
         """Save a PNG of the page, or of the last element matching ``selector``."""
         params: dict = {"format": "png"}
         if selector is not None:
             r = self.rect(selector)
-            time.sleep(0.3)
+            width, height = getattr(self, "viewport", (0, 0))
+            if r["height"] + 150 > height:  # JupyterLab scrolls inside the page: make the page tall enough
+                self.set_viewport(width, int(r["height"]) + 250)
+            time.sleep(0.5)
             r = self.rect(selector)
             params["clip"] = {"x": max(r["x"] - pad, 0), "y": max(r["y"] - pad, 0),
                               "width": r["width"] + 2 * pad, "height": r["height"] + 2 * pad, "scale": 1}

@@ -38,7 +38,7 @@ import functools
 import html
 import io
 import logging
-import math
+import os
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, Hashable, Mapping, Optional, Sequence, Union
@@ -1057,6 +1057,26 @@ def _widgets():
     return ipywidgets
 
 
+def _image(**kwargs: Any):
+    """A PNG image widget shown at its natural size (a flex column would stretch it to the
+    full width), scaled down only when wider than the output area."""
+    w = _widgets()
+    return w.Image(format="png", layout=w.Layout(align_self="flex-start", max_width="100%", height="auto",
+                                                 object_fit="contain"), **kwargs)
+
+
+#: Dropdown value for "no choice" (ipywidgets shows a dropdown whose value is None as empty).
+_NONE = "-"
+
+
+def _opt(value: Any) -> Any:
+    return _NONE if value is None else value
+
+
+def _val(value: Any) -> Any:
+    return None if isinstance(value, str) and value == _NONE else value
+
+
 def _message(text: str, error: bool = False) -> str:
     colour = "#b00020" if error else "#555"
     return f"<span style='color:{colour}'>{html.escape(text)}</span>"
@@ -1105,6 +1125,13 @@ def _explorer_base():
             image.layout.display = ""
             return True
 
+        def _repr_mimebundle_(self, **kwargs: Any):
+            data = super()._repr_mimebundle_(**kwargs)
+            if isinstance(data, dict):  # what a report without the widget's state shows instead
+                data["text/plain"] = (f"{type(self).__name__}: an interactive widget (open the notebook in JupyterLab "
+                                      f"to use it); now showing: {self.state.title()}")
+            return data
+
         def _png(self, fig: Figure) -> bytes:
             cache = self.__dict__.setdefault("_png_cache", _LRU(64))
             return cache.get(id(fig), lambda: (fig, figure_png(fig)))[1]
@@ -1132,10 +1159,10 @@ def _retrieval_class():
                                      continuous_update=False, layout=w.Layout(width="260px"))
             self.only_failures = w.Checkbox(value=False, description="only failures (first hit not #1)", indent=False,
                                             layout=w.Layout(width="230px"))
-            self.camera = w.Dropdown(options=[("all", None)] + [(f"cam {c + 1}", c) for c in s.cameras()],
-                                     value=None, description="camera", layout=w.Layout(width="170px"))
-            self.identity = w.Dropdown(options=[("all", None)] + [(f"id {p}", p) for p in s.identities()],
-                                       value=None, description="identity", layout=w.Layout(width="190px"))
+            self.camera = w.Dropdown(options=[("all", _NONE)] + [(f"cam {c + 1}", c) for c in s.cameras()],
+                                     value=_opt(s.camera), description="camera", layout=w.Layout(width="170px"))
+            self.identity = w.Dropdown(options=[("all", _NONE)] + [(f"id {p}", p) for p in s.identities()],
+                                       value=_opt(s.identity), description="identity", layout=w.Layout(width="190px"))
             self.order = w.Dropdown(options=[("query index", "index"), ("worst AP first", "worst-ap")], value="index",
                                     description="order", layout=w.Layout(width="210px"))
             self.prev_button = w.Button(description="\u25c0 previous", layout=w.Layout(width="100px"))
@@ -1143,14 +1170,15 @@ def _retrieval_class():
             self.prev_button.add_class("reidlab-previous")
             self.next_button.add_class("reidlab-next")
             self.slider = w.IntSlider(value=0, min=0, max=0, description="query", continuous_update=False,
-                                      layout=w.Layout(width="420px"))
+                                      readout=False, layout=w.Layout(width="360px"))
             self.slider.add_class("reidlab-query-slider")
+            self.where = w.HTML(layout=w.Layout(width="120px"))
             self.header = w.HTML()
             self.header.add_class("reidlab-header")
-            self.gallery = w.Image(format="png")
+            self.gallery = _image()
             self.gallery.add_class("reidlab-gallery")
-            self.rank = w.Dropdown(options=[("\u2014", None)], value=None, description="explain rank",
-                                   layout=w.Layout(width="260px"))
+            self.rank = w.Dropdown(options=[("\u2014", _NONE)], value=_NONE, description="explain rank",
+                                   style={"description_width": "initial"}, layout=w.Layout(width="260px"))
             self.rank.add_class("reidlab-rank")
             self.status = w.HTML()
             self.cams = w.VBox([])
@@ -1164,7 +1192,7 @@ def _retrieval_class():
             super().__init__([
                 w.HBox([self.scoring]),
                 w.HBox([self.only_failures, self.camera, self.identity, self.order]),
-                w.HBox([self.prev_button, self.slider, self.next_button, self.top_k]),
+                w.HBox([self.prev_button, self.slider, self.where, self.next_button, self.top_k]),
                 self.header, self.gallery,
                 w.HBox([self.rank, self.status]), self.cams,
             ])
@@ -1187,8 +1215,8 @@ def _retrieval_class():
 
         def _on_filter(self, _change) -> None:
             if not self._guard.active:
-                self.state.set_filters(only_failures=self.only_failures.value, camera=self.camera.value,
-                                       identity=self.identity.value, order=self.order.value)
+                self.state.set_filters(only_failures=self.only_failures.value, camera=_val(self.camera.value),
+                                       identity=_val(self.identity.value), order=self.order.value)
                 self.refresh()
 
         def _on_slider(self, change) -> None:
@@ -1205,7 +1233,7 @@ def _retrieval_class():
         def _on_rank(self, change) -> None:
             if self._guard.active:
                 return
-            self.state.select_rank(change["new"])
+            self.state.select_rank(_val(change["new"]))
             self.refresh(explain=True)
 
         # -------------------------------------------------------------- drawing
@@ -1216,6 +1244,11 @@ def _retrieval_class():
             q = s.query
             with self._guard:
                 self.scoring.value = s.setting
+                self.top_k.value = s.top_k
+                self.only_failures.value = s.only_failures
+                self.camera.value = _opt(s.camera)
+                self.identity.value = _opt(s.identity)
+                self.order.value = s.order
                 self.slider.max = max(len(qs) - 1, 0)
                 self.slider.value = min(s.position, self.slider.max)
                 self.slider.disabled = not qs
@@ -1224,21 +1257,28 @@ def _retrieval_class():
                 if q is not None:
                     rk = s.ranking()
                     mark = {True: "\u2713", False: "\u2717"}
-                    self.rank.options = [("\u2014", None)] + [
+                    self.rank.options = [("\u2014", _NONE)] + [
                         (f"#{r} id {int(row['pid'])} {mark[bool(row['correct'])]}", r) for r, row in rk.iterrows()]
                 else:
-                    self.rank.options = [("\u2014", None)]
-                self.rank.value = s.selected_rank
+                    self.rank.options = [("\u2014", _NONE)]
+                self.rank.value = _opt(s.selected_rank)
             n_text = f"{len(qs)} of {len(s.q_pids)} queries (filters: {s.describe_filters()})"
+            self.where.value = f"{s.position + 1} / {len(qs)}" if qs else "0 / 0"
             if q is None:
                 self.header.value = (f"<b class='reidlab-query-title'>{html.escape(s.title())}</b><br>"
                                      f"{_message(n_text)}")
                 self.gallery.layout.display = "none"
                 self.cams.children = []
                 return
-            table = _table_html(s.scores().set_index("label").rename(columns={"ap": "AP", "first_hit": "first hit"}), {
-                "AP": lambda v: "\u2014" if not np.isfinite(v) else f"{v:.3f}",
-                "first hit": lambda v: "\u2014" if v < 1 else f"#{v}"}, "scoring")
+            sc = s.scores()
+            cell = "<td style='padding:1px 10px;text-align:right'>{}</td>"
+            head = "".join(f"<th style='padding:1px 10px'>{html.escape(v)}</th>" for v in sc["label"])
+            aps = "".join(cell.format("\u2014" if not np.isfinite(v) else f"{v:.3f}") for v in sc["ap"])
+            hits = "".join(cell.format("\u2014" if v < 1 else f"#{int(v)}") for v in sc["first_hit"])
+            table = (f"<table class='reidlab-scores' style='font-size:12px;border-collapse:collapse'>"
+                     f"<tr><th style='padding:1px 10px;text-align:left'>this query</th>{head}</tr>"
+                     f"<tr><td style='padding:1px 10px'>AP</td>{aps}</tr>"
+                     f"<tr><td style='padding:1px 10px'>first correct</td>{hits}</tr></table>")
             self.header.value = (f"<b class='reidlab-query-title'>{html.escape(s.title())}</b>"
                                  f"<div style='font-size:11px;color:#555'>{html.escape(n_text)}</div>{table}")
             self.status.value = ""
@@ -1265,7 +1305,7 @@ def _retrieval_class():
                 return
             images = []
             for f in figs:
-                im = w.Image(format="png", value=self._png(f))
+                im = _image(value=self._png(f))
                 im.add_class("reidlab-cam")
                 images.append(im)
             self.cams.children = images
@@ -1300,13 +1340,13 @@ def _attention_class():
             self.target = w.Dropdown(description="target", layout=w.Layout(width="420px"))
             self.method = w.Dropdown(options=list(CAM_METHODS), value=s.method, description="CAM",
                                      layout=w.Layout(width="220px"))
-            self.reference = w.Dropdown(options=[("none", None)] + names, value=s.reference, description="reference",
+            self.reference = w.Dropdown(options=[("none", _NONE)] + names, value=_opt(s.reference), description="reference",
                                         layout=w.Layout(width="300px"))
             self.part = w.Dropdown(description="part", layout=w.Layout(width="220px"))
             self.identity_class = w.Dropdown(description="class", layout=w.Layout(width="260px"))
             self.header = w.HTML()
             self.header.add_class("reidlab-header")
-            self.figure = w.Image(format="png")
+            self.figure = _image()
             self.figure.add_class("reidlab-figure")
             self.status = w.HTML()
             for ctl in (self.model, self.image, self.target, self.method, self.reference, self.part,
@@ -1341,11 +1381,11 @@ def _attention_class():
                 elif owner is self.method:
                     s.set_method(change["new"])
                 elif owner is self.reference:
-                    s.set_reference(change["new"])
+                    s.set_reference(_val(change["new"]))
                 elif owner is self.part:
-                    s.set_part(change["new"])
+                    s.set_part(_val(change["new"]))
                 elif owner is self.identity_class:
-                    s.set_identity_class(change["new"])
+                    s.set_identity_class(_val(change["new"]))
             except ReIDLabError as err:
                 self.status.value = _message(_error_text(err), error=True)
                 return
@@ -1359,14 +1399,15 @@ def _attention_class():
                 self.target.options = [(ATTENTION_TARGETS[t], t) for t in s.targets()]
                 self.target.value = s.target
                 self.method.value = s.method
-                self.reference.value = s.reference
+                self.reference.value = _opt(s.reference)
                 labels = s.part_labels()
-                self.part.options = [("every part", None)] + [(v, i) for i, v in enumerate(labels)]
-                self.part.value = s.part
+                self.part.options = [("every part", _NONE)] + [(v, i) for i, v in enumerate(labels)]
+                self.part.value = _opt(s.part)
                 rec = s.records[s.index]
-                self.identity_class.options = [("predicted", None), (f"this image's label ({rec.pid})", int(rec.pid))]
-                self.identity_class.value = s.identity_class if s.identity_class in (None, int(rec.pid)) else None
-                s.identity_class = self.identity_class.value
+                self.identity_class.options = [("predicted", _NONE), (f"this image's label ({rec.pid})", int(rec.pid))]
+                if s.identity_class not in (None, int(rec.pid)):  # another image: back to the predicted identity
+                    s.identity_class = None
+                self.identity_class.value = _opt(s.identity_class)
                 self.method.disabled = s.target not in ("identity", "similarity")
                 self.reference.disabled = s.target not in ("similarity", "parts")
                 self.part.layout.display = "" if s.target == "parts" else "none"
@@ -1395,9 +1436,9 @@ def _st_class():
             names = lambda p: f"c{p[0] + 1} \u2192 c{p[1] + 1}  (n={s.count(p)})"  # noqa: E731
             self.pair = w.Dropdown(options=[(names(p), p) for p in s.pairs()], value=s.pair,
                                    description="cameras", layout=w.Layout(width="260px"))
-            self.pair_figure = w.Image(format="png")
+            self.pair_figure = _image()
             self.pair_figure.add_class("reidlab-pair-figure")
-            self.matrix = w.Image(format="png")
+            self.matrix = _image()
             self.status = w.HTML()
             children = [w.HBox([self.pair]), w.HBox([self.pair_figure, self.matrix])]
             self.pair.observe(self._on_pair, names="value")
@@ -1411,7 +1452,7 @@ def _st_class():
                                           continuous_update=False, layout=w.Layout(width="420px"))
                 self.header = w.HTML()
                 self.header.add_class("reidlab-header")
-                self.joint = w.Image(format="png")
+                self.joint = _image()
                 self.joint.add_class("reidlab-joint-figure")
                 self.table = w.HTML()
                 self.order.observe(self._on_order, names="value")
@@ -1419,7 +1460,7 @@ def _st_class():
                 self.prev_button.on_click(lambda _b: self._step(-1))
                 self.next_button.on_click(lambda _b: self._step(+1))
                 children += [w.HBox([self.prev_button, self.slider, self.next_button, self.order]),
-                             self.header, w.HBox([self.joint, self.table])]
+                             self.header, self.joint, self.table]
             children.append(self.status)
             super().__init__(children)
             self.add_class("reidlab-explorer")
@@ -1466,13 +1507,15 @@ def _st_class():
             except ReIDLabError as err:
                 self.status.value = _message(_error_text(err), error=True)
                 return
-            mv = mv.assign(cam=mv["camid"] + 1)
-            self.table.value = ("<div style='font-size:11px'>top candidates by joint score "
-                                "(moved = places gained through ST)</div>" + _table_html(mv, {
-                                    "gallery_index": lambda v: f"g{int(v)}", "pid": lambda v: f"{int(v)}",
-                                    "cam": lambda v: f"{int(v)}", "correct": lambda v: "\u2713" if v else "",
-                                    "similarity": lambda v: f"{v:.3f}", "p_st": lambda v: f"{v:.2g}",
-                                    "joint": lambda v: f"{v:.3f}", "visual_rank": lambda v: f"#{int(v)}",
+            mv = mv.assign(cam=mv["camid"] + 1).rename(columns={
+                "gallery_index": "gallery", "pid": "id", "correct": "match", "similarity": "visual s",
+                "p_st": "ST p", "joint": "joint score", "visual_rank": "visual rank", "moved": "moved"})
+            self.table.value = ("<div style='font-size:11px;color:#555'>top candidates by joint score; moved = "
+                                "places gained through the ST factor (visual rank - joint rank)</div>" + _table_html(mv, {
+                                    "gallery": lambda v: f"g{int(v)}", "id": lambda v: f"{int(v)}",
+                                    "cam": lambda v: f"{int(v)}", "match": lambda v: "\u2713" if v else "",
+                                    "visual s": lambda v: f"{v:.3f}", "ST p": lambda v: f"{v:.2g}",
+                                    "joint score": lambda v: f"{v:.3f}", "visual rank": lambda v: f"#{int(v)}",
                                     "moved": lambda v: f"{int(v):+d}"}, "rank"))
 
     return STExplorer
@@ -1569,3 +1612,154 @@ def explore_st(st_model: Any, evaluation: Any = None, *, top_k: int = 10, order:
     if query is not None:
         state.set_query(query)
     return _widget_class("STExplorer")(state)
+
+
+# --------------------------------------------------------------------------------------
+# Command line: redraw timing, README screenshots
+# --------------------------------------------------------------------------------------
+
+
+def measure_redraw(explorer: Any, repeats: int = 20) -> dict[str, list[float]]:
+    """Wall-clock seconds of the retrieval explorer's redraws, driven through its widgets as a
+    user would (headless: state change, ranking, figure, PNG, widget update; no browser
+    transfer): ``{"next query": [...], "scoring": [...], "grad-cam (first)": [...],
+    "grad-cam (cached)": [...]}``. The explorer's evaluation should have computed its
+    settings already (the explorer does on creation)."""
+    import time
+
+    out: dict[str, list[float]] = {"next query": [], "scoring": [], "grad-cam (first)": [], "grad-cam (cached)": []}
+    s = explorer.state
+    settings = s.settings
+    for i in range(int(repeats)):
+        if s.position >= len(s.queries()) - 1:
+            explorer.slider.value = 0
+        t = time.perf_counter()
+        explorer.next_button.click()
+        out["next query"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        explorer.scoring.value = settings[(settings.index(s.setting) + 1) % len(settings)]
+        out["scoring"].append(time.perf_counter() - t)
+    if s.explainer is not None:
+        for i in range(min(3, int(repeats))):
+            explorer.next_button.click()
+            t = time.perf_counter()
+            explorer.rank.value = 1
+            out["grad-cam (first)"].append(time.perf_counter() - t)
+            explorer.rank.value = None
+            t = time.perf_counter()
+            explorer.rank.value = 1
+            out["grad-cam (cached)"].append(time.perf_counter() - t)
+    return {k: v for k, v in out.items() if v}
+
+
+_SCREENSHOT_CELLS = (
+    "import os\nfrom reidlab import lab, viz\n"
+    "cfg, ds = lab.setup('explore_screenshots', profile=os.environ['REIDLAB_PROFILE'])\n"
+    "runs = {m: lab.ensure_run(cfg, m, progress=False) for m in ('pfn', 'mgwp', 'lgeu', 'jlpose')}\n"
+    "ev = lab.evaluation(cfg, runs['pfn'])",
+    "retrieval = viz.explore_retrieval(ev, top_k=8, only_failures=True)\nretrieval.rank.value = 1\nretrieval",
+    "attention = viz.explore_attention(runs, viz.spread(ds.query, 24), target='similarity')\nattention",
+    "camera_time = viz.explore_st(ev.st_model, ev, order='st-change')\ncamera_time",
+)
+
+
+def take_screenshots(out_dir: Union[str, "os.PathLike[str]"], profile: str = "smoke", timeout: float = 900.0) -> list:
+    """Open the three explorers in JupyterLab in headless Chromium and save a PNG of each
+    (``explore_retrieval.png``, ``explore_attention.png``, ``explore_st.png``) in ``out_dir``.
+
+    Runs a generated notebook in ``reports/browser/`` with ``REIDLAB_PROFILE=profile``: the
+    PFN run's evaluation (and the MGWP, LGEU and jlpose runs) of that profile, trained first
+    when missing. Returns the written paths."""
+    from pathlib import Path
+
+    import nbformat
+
+    from reidlab.lab.config import project_root
+    from reidlab.viz import _browser as B
+
+    why = B.chromium_missing_reason()
+    if why:
+        raise ConfigError(why)
+    root = project_root()
+    folder = root / "reports" / "browser"
+    folder.mkdir(parents=True, exist_ok=True)
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in _SCREENSHOT_CELLS]
+    path = folder / "explore_screenshots.ipynb"
+    nbformat.write(nb, str(path))
+    out = Path(out_dir)
+    env = {"REIDLAB_PROFILE": profile, "PYTHONPATH": os.pathsep.join(
+        p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)}
+    written = []
+    lab = B.JupyterLab(root, env=env)
+    try:
+        with lab, B.Chromium(width=1500, height=1500) as browser:
+            page = browser.page()
+            rel = str(path.relative_to(root))
+            B.open_notebook(page, lab, rel)
+            B.run_all(page, timeout=timeout)
+            for name, sel in (("retrieval", ".reidlab-retrieval"), ("attention", ".reidlab-attention"),
+                              ("st", ".reidlab-st")):
+                page.wait_for(f"Array.from(document.querySelectorAll('{sel} img')).every(i => i.complete) && "
+                              f"document.querySelectorAll('{sel} img').length > 0", 60, f"the {name} explorer's images")
+                written.append(page.screenshot(out / f"explore_{name}.png", sel, pad=8))
+    except B.BrowserError as err:
+        raise B.BrowserError(f"{err}\njupyter lab log:\n{lab.log_tail()}") from None
+    finally:
+        lab.cleanup()
+    return written
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``python -m reidlab.viz.explore --time | --screenshots DIR`` (see the module docstring)."""
+    import argparse
+    import statistics
+
+    ap = argparse.ArgumentParser(prog="python -m reidlab.viz.explore",
+                                 description="Measure the retrieval explorer's redraw times, or take the README's "
+                                             "screenshots of the three explorers in headless Chromium.")
+    ap.add_argument("--time", action="store_true", help="time query / scoring switches (headless, in this process)")
+    ap.add_argument("--screenshots", metavar="DIR", help="write explore_{retrieval,attention,st}.png to DIR")
+    ap.add_argument("--profile", default="smoke", help="lab profile whose runs are used (smoke, demo, ...)")
+    ap.add_argument("--data", default="", help="dataset folder to evaluate on (--time; default: the profile's)")
+    ap.add_argument("--model", default="pfn", help="model whose run is explored (--time)")
+    ap.add_argument("--repeats", type=int, default=20, help="switches timed per kind (--time)")
+    args = ap.parse_args(argv)
+    if not args.time and not args.screenshots:
+        ap.error("choose --time and/or --screenshots DIR")
+    try:
+        if args.time:
+            import time
+
+            import matplotlib
+
+            matplotlib.use("Agg")
+            from reidlab import lab
+
+            cfg, ds = lab.setup("explore_timing", profile=args.profile, data_root=args.data)
+            run = lab.ensure_run(cfg, args.model, progress=False)
+            t = time.perf_counter()
+            ev = lab.evaluation(cfg, run)
+            t_ev = time.perf_counter() - t
+            t = time.perf_counter()
+            ex = explore_retrieval(ev, top_k=8)
+            t_build = time.perf_counter() - t
+            print(f"dataset {lab.short_path(cfg.data_root)}: {len(ds.query)} queries x {len(ds.gallery)} gallery; "
+                  f"run {args.model} ({args.profile})")
+            print(f"evaluation (features from cache or extracted): {t_ev:.2f} s; explorer built "
+                  f"(every setting's distances and metrics: {', '.join(ex.state.settings)}): {t_build:.2f} s")
+            for k, v in measure_redraw(ex, args.repeats).items():
+                print(f"{k:>18}: median {1000 * statistics.median(v):6.0f} ms, max {1000 * max(v):6.0f} ms "
+                      f"({len(v)} redraws)")
+        if args.screenshots:
+            for p in take_screenshots(args.screenshots, profile=args.profile):
+                print(p)
+    except ReIDLabError as err:
+        print(f"error: {err}")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
