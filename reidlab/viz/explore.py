@@ -1449,7 +1449,8 @@ def _st_class():
                 self.next_button = w.Button(description="next \u25b6", layout=w.Layout(width="100px"))
                 self.next_button.add_class("reidlab-next")
                 self.slider = w.IntSlider(value=0, min=0, max=max(len(s.queries()) - 1, 0), description="query",
-                                          continuous_update=False, layout=w.Layout(width="420px"))
+                                          continuous_update=False, readout=False, layout=w.Layout(width="360px"))
+                self.where = w.HTML(layout=w.Layout(width="120px"))
                 self.header = w.HTML()
                 self.header.add_class("reidlab-header")
                 self.joint = _image()
@@ -1459,7 +1460,7 @@ def _st_class():
                 self.slider.observe(self._on_slider, names="value")
                 self.prev_button.on_click(lambda _b: self._step(-1))
                 self.next_button.on_click(lambda _b: self._step(+1))
-                children += [w.HBox([self.prev_button, self.slider, self.next_button, self.order]),
+                children += [w.HBox([self.prev_button, self.slider, self.where, self.next_button, self.order]),
                              self.header, self.joint, self.table]
             children.append(self.status)
             super().__init__(children)
@@ -1500,6 +1501,7 @@ def _st_class():
                 self.slider.value = s.position
                 self.prev_button.disabled = s.position == 0
                 self.next_button.disabled = s.position >= len(s.queries()) - 1
+            self.where.value = f"{s.position + 1} / {len(s.queries())}"
             self.header.value = f"<b class='reidlab-query-title'>{html.escape(s.title())}</b>"
             self._show(self.joint, s.query_figure, self.status)
             try:
@@ -1663,6 +1665,19 @@ _SCREENSHOT_CELLS = (
 )
 
 
+def _compact_png(path, limit: int = 150_000):
+    """Re-save a PNG optimised; above ``limit`` bytes as an 8-bit palette PNG (README images
+    stay small)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        img = im.convert("RGB")
+    img.save(path, optimize=True)
+    if path.stat().st_size > limit:
+        img.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(path, optimize=True)
+    return path
+
+
 def take_screenshots(out_dir: Union[str, "os.PathLike[str]"], profile: str = "smoke", timeout: float = 900.0) -> list:
     """Open the three explorers in JupyterLab in headless Chromium and save a PNG of each
     (``explore_retrieval.png``, ``explore_attention.png``, ``explore_st.png``) in ``out_dir``.
@@ -1703,7 +1718,7 @@ def take_screenshots(out_dir: Union[str, "os.PathLike[str]"], profile: str = "sm
                               ("st", ".reidlab-st")):
                 page.wait_for(f"Array.from(document.querySelectorAll('{sel} img')).every(i => i.complete) && "
                               f"document.querySelectorAll('{sel} img').length > 0", 60, f"the {name} explorer's images")
-                written.append(page.screenshot(out / f"explore_{name}.png", sel, pad=8))
+                written.append(_compact_png(page.screenshot(out / f"explore_{name}.png", sel, pad=8)))
     except B.BrowserError as err:
         raise B.BrowserError(f"{err}\njupyter lab log:\n{lab.log_tail()}") from None
     finally:
@@ -1737,15 +1752,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             matplotlib.use("Agg")
             from reidlab import lab
 
-            cfg, ds = lab.setup("explore_timing", profile=args.profile, data_root=args.data)
-            run = lab.ensure_run(cfg, args.model, progress=False)
+            from reidlab.data import load_dataset
+
+            cfg, ds = lab.setup("explore_timing", profile=args.profile)
+            run = lab.ensure_run(cfg, args.model, progress=False)  # the profile's run, on the profile's data
+            if args.data:  # evaluated on another dataset folder
+                ds = load_dataset(cfg.reader, lab.resolve_path(args.data))
             t = time.perf_counter()
-            ev = lab.evaluation(cfg, run)
+            ev = lab.evaluation(cfg, run, data=ds)
             t_ev = time.perf_counter() - t
             t = time.perf_counter()
             ex = explore_retrieval(ev, top_k=8)
             t_build = time.perf_counter() - t
-            print(f"dataset {lab.short_path(cfg.data_root)}: {len(ds.query)} queries x {len(ds.gallery)} gallery; "
+            print(f"dataset {lab.short_path(args.data or cfg.data_root)}: {len(ds.query)} queries x {len(ds.gallery)} gallery; "
                   f"run {args.model} ({args.profile})")
             print(f"evaluation (features from cache or extracted): {t_ev:.2f} s; explorer built "
                   f"(every setting's distances and metrics: {', '.join(ex.state.settings)}): {t_build:.2f} s")
