@@ -1404,7 +1404,7 @@ def _attention_class():
                 self.part.options = [("every part", _NONE)] + [(v, i) for i, v in enumerate(labels)]
                 self.part.value = _opt(s.part)
                 rec = s.records[s.index]
-                self.identity_class.options = [("predicted", _NONE), (f"this image's label ({rec.pid})", int(rec.pid))]
+                self.identity_class.options = [("predicted", _NONE), (f"class {rec.pid} (this image's pid)", int(rec.pid))]
                 if s.identity_class not in (None, int(rec.pid)):  # another image: back to the predicted identity
                     s.identity_class = None
                 self.identity_class.value = _opt(s.identity_class)
