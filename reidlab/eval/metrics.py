@@ -35,7 +35,6 @@ the result is identical to the stable-argsort definition above.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Optional
 

@@ -301,7 +301,16 @@ class Evaluation:
         return self._feats[key]
 
     def _st_distance(self, a: str, b: str, mq: bool, qe: bool) -> torch.Tensor:
-        """``2 - 2 * joint score`` between two sides (``"q"`` / ``"g"``); q-q / g-g blocks symmetrised."""
+        """``2 - 2 * joint score`` between two sides (``"q"`` / ``"g"``).
+
+        The q-q and g-g blocks (re-ranking input) are symmetrised (two images with equal frames in
+        two cameras are looked up one way only) and the distance of an image to **itself is 0**:
+        the joint score is a probability for two *observations*; for an image and itself it is 1.
+        The ST model gives same-camera pairs ``p = 0`` (see :mod:`reidlab.eval.st`), so without this
+        an image would score ``sigmoid(gamma) / 3`` with itself, below any cross-camera pair with a
+        plausible transit time: it would not be its own nearest neighbour, and the k-reciprocal sets
+        (which contain the image itself in the algorithm's definition) would collapse.
+        """
         key = (a, b, mq, qe)
         if key not in self._st_blocks:
             qf, gf = self._features(mq, qe)
@@ -311,8 +320,9 @@ class Evaluation:
             sim = 1.0 - pairwise_distance(fa, fb, metric="cosine", out_dtype=torch.float32)
             score = self.st_model.score(sim, la.camids, la.frames, lb.camids, lb.frames)
             d = st_rerank_distance(score).to(self.device)
-            if a == b:  # equal frames in two cameras look the pair up one way only: make it symmetric
+            if a == b:
                 d = 0.5 * (d + d.t())
+                d.fill_diagonal_(0.0)
             self._st_blocks[key] = d
         return self._st_blocks[key]
 
@@ -338,6 +348,23 @@ class Evaluation:
                     d = pairwise_distance(qf, gf, metric=self.metric, out_dtype=torch.float32)
             self._dist[name] = d.to(torch.float32)
         return self._dist[name]
+
+    def rerank_inputs(self, setting: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The ``(q_g, q_q, g_g)`` distance blocks k-reciprocal re-ranking receives for a ``rerank``
+        setting (for inspection and tests; :meth:`distance` computes the non-ST ones blockwise
+        from the features instead of materialising them). Each image is its own nearest neighbour
+        in ``q_q`` and ``g_g`` (distance 0)."""
+        name = self._require(setting)
+        tokens = setting_tokens(name)
+        if "rerank" not in tokens:
+            raise ConfigError(f"rerank_inputs: setting {name!r} has no 'rerank' token")
+        mq, qe = "multi-query" in tokens, "qe" in tokens
+        if "st" in tokens:
+            return (self._st_distance("q", "g", mq, qe), self._st_distance("q", "q", mq, qe),
+                    self._st_distance("g", "g", mq, qe))
+        qf, gf = self._features(mq, qe)
+        return tuple(pairwise_distance(a, b, metric=self.metric, out_dtype=torch.float32)
+                     for a, b in ((qf, gf), (qf, qf), (gf, gf)))
 
     # ------------------------------------------------------------------ metrics
     def result(self, setting: str = SINGLE_QUERY) -> RankResult:
@@ -432,7 +459,7 @@ class Evaluation:
 
     def with_st_model(self, st_model: Optional[STModel]) -> "Evaluation":
         """A copy sharing the features and records, with another spatial-temporal model (empty caches)."""
-        new = object.__new__(Evaluation)
+        new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
         new.st_model = st_model
         new._dist, new._results, new._st_blocks = {}, {}, {}
