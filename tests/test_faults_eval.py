@@ -156,3 +156,23 @@ def test_eval_cli_errors_are_one_line(run_dir, tmp_path, capsys):
     assert cli_main(["eval", "--run", str(run_dir)]) == 1
     err = capsys.readouterr().err
     assert "config.json is not readable JSON" in err and len(err.strip().splitlines()) == 1
+
+
+def test_unwritable_feature_cache_is_not_an_error(run_dir, monkeypatch, caplog):
+    """A read-only run folder or a full disk costs the cache, not the evaluation."""
+    from reidlab.engine import feature_cache
+
+    want = runs.evaluate_run(run_dir, use_cache=False)
+
+    def full_disk(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(feature_cache, "atomic_open", full_disk)
+    with caplog.at_level("WARNING", logger="reidlab"):
+        got = runs.evaluate_run(run_dir)
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert "could not write the feature cache" in caplog.text
+    assert not list((run_dir / "features").glob("*.pt"))
+    monkeypatch.undo()
+    monkeypatch.setattr(feature_cache.FileLock, "acquire", lambda self, *a, **k: full_disk())
+    pd.testing.assert_frame_equal(runs.evaluate_run(run_dir), want, check_exact=True)
