@@ -171,7 +171,7 @@ def test_ranking_and_query_frame_agree_with_metrics():
         r = ev.result(setting)
         np.testing.assert_array_equal(qfr["ap"].to_numpy(), r.all_ap)
         assert (qfr["first_hit"].to_numpy() == r.first_hit).all() and list(qfr.columns) == [
-            "pid", "camid", "ap", "inp", "first_hit", "valid"]
+            "pid", "camid", "ap", "inp", "first_hit", "valid", "path"]
         d = ev.distance(setting)
         for i in range(len(q)):
             top = ev.ranking(setting, i, top_k=5)
@@ -181,6 +181,7 @@ def test_ranking_and_query_frame_agree_with_metrics():
             order = cand[np.argsort(d[i].numpy()[cand], kind="stable")][:5]
             assert top["gallery_index"].tolist() == order.tolist()
             assert top["correct"].tolist() == [g[j].pid == q[i].pid for j in order]
+            assert top["path"].tolist() == [g[j].path for j in order]
             assert not ((top["pid"] == q[i].pid) & (top["camid"] == q[i].camid)).any()
             if qfr.loc[i, "valid"] and qfr.loc[i, "first_hit"] <= 5:  # first correct row = first-hit rank
                 assert top["correct"].to_numpy().argmax() + 1 == qfr.loc[i, "first_hit"]

@@ -413,13 +413,15 @@ class Evaluation:
     def query_frame(self, setting: str = SINGLE_QUERY):
         """Per-query results of a setting: DataFrame indexed by query index with ``pid``, ``camid``,
         ``ap`` (NaN when skipped), ``inp``, ``first_hit`` (1-based rank of the first correct match,
-        0 when skipped) and ``valid``."""
+        0 when skipped), ``valid`` and, when records were given, the image ``path``."""
         import pandas as pd
 
         r = self.result(setting)
         df = pd.DataFrame({"pid": self._q.pids.numpy(), "camid": self._q.camids.numpy(),
                            "ap": np.asarray(r.all_ap, dtype=np.float64), "inp": np.asarray(r.all_inp, dtype=np.float64),
                            "first_hit": np.asarray(r.first_hit, dtype=np.int64), "valid": np.asarray(r.first_hit) > 0})
+        if self._q.records is not None:
+            df["path"] = [str(getattr(rec, "path", "")) for rec in self._q.records]
         df.index.name = "query"
         return df
 
@@ -429,7 +431,8 @@ class Evaluation:
         Returns:
             DataFrame with one row per rank (``rank`` 1..top_k as index) and columns
             ``gallery_index``, ``distance`` (of the setting), ``pid``, ``camid``, ``correct``
-            (same identity as the query). Ties are broken by gallery index, as in the metrics.
+            (same identity as the query) and, when records were given, the image ``path``. Ties
+            are broken by gallery index, as in the metrics.
         """
         import pandas as pd
 
@@ -444,11 +447,12 @@ class Evaluation:
         keep = valid_gallery_mask(self._q.pids[i], self._q.camids[i], gp, gc)
         idx = torch.nonzero(keep).flatten()
         order = idx[torch.argsort(row[idx], stable=True)][: int(top_k)]
-        df = pd.DataFrame({"gallery_index": order.numpy(), "distance": row[order].numpy().astype(np.float64),
-                           "pid": gp[order].numpy(), "camid": gc[order].numpy(),
-                           "correct": (gp[order] == self._q.pids[i]).numpy()},
-                          index=pd.RangeIndex(1, order.numel() + 1, name="rank"))
-        return df
+        cols = {"gallery_index": order.numpy(), "distance": row[order].numpy().astype(np.float64),
+                "pid": gp[order].numpy(), "camid": gc[order].numpy(),
+                "correct": (gp[order] == self._q.pids[i]).numpy()}
+        if self._g.records is not None:
+            cols["path"] = [str(getattr(self._g.records[j], "path", "")) for j in order.tolist()]
+        return pd.DataFrame(cols, index=pd.RangeIndex(1, order.numel() + 1, name="rank"))
 
     def clear_cache(self) -> None:
         """Forget computed distances and results (e.g. after changing ``st_model``)."""
