@@ -397,3 +397,11 @@ def test_report_cli_and_lab_config_import_without_torch():
             "print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_lab_names_the_evaluators_settings_and_columns():
+    """lab's display names follow reidlab.eval (kept light: lab.results does not import torch)."""
+    from reidlab.eval import SETTINGS, TABLE_COLUMNS
+
+    assert tuple(lab.SETTING_NAMES) == tuple(SETTINGS)
+    assert lab.METRICS == tuple(TABLE_COLUMNS[:5])
