@@ -95,8 +95,9 @@ lab.model_card(cfg, preset, ds)
 #
 # `lab.ensure_run` trains the profile's scale of the preset once -- it calls
 # `reidlab.engine.train(preset, data=..., out=..., max_iters=..., seed=...)`, the same function
-# as `reidlab train` -- and keeps the run folder (`runs/<profile>/mgwp-seed<seed>/`: the exact
-# config, `metrics.csv`, `last.pt` / `best.pt`, and a stamp file saying what was asked for).
+# as `reidlab train` -- and keeps the run folder (`runs/<profile>/<preset>-seed<seed>/`, e.g.
+# `runs/demo/mgwp-cpu-demo-seed0/`: the exact config, `metrics.csv`, `last.pt` / `best.pt`,
+# and a stamp file saying what was asked for).
 # Re-running the notebook -- or the notebooks 06-09, which need the same model -- reuses it
 # through `reidlab.engine.load_run(folder)`. To evaluate a run you trained elsewhere, set the
 # parameter `run_dir`. Training prints a progress bar per epoch (loss, learning rate, images/s).
@@ -220,8 +221,8 @@ lab.percent(lab.compare_with_paper(results, "mgwp"))
 # Sanity checks on the numbers (every metric in [0, 1]; CMC non-decreasing in k; at least
 # one valid query) and on the figures (drawn, not blank). The single-query rank-1 is printed
 # next to the rank-1 a *random* ranking would get on this very gallery (computed from the
-# labels), with a warning outside the `smoke` profile when the model is not above it. Then the results are written to `output_dir` as
-# JSON and CSV for the report's `index.html`.
+# labels), with a warning outside the `smoke` profile when the model is not above it. Then
+# the results are written to `output_dir` as JSON and CSV for the report's `index.html`.
 
 # %%
 print(lab.check_results(results, cfg, chance=lab.random_rank1(ds)))

@@ -146,8 +146,9 @@ for name, fig in own.items():
 # disagrees is telling more about itself than about the model.
 
 # %%
+methods = ("gradcam", "gradcam++", "hirescam", "eigencam")
 fig_methods = {m: viz.gradcam_similarity(model, q[0], match[0], method=m, query_keypoints=q[1],
-                                        gallery_keypoints=match[1]) for m in ("gradcam", "gradcam++", "hirescam", "eigencam")}
+                                        gallery_keypoints=match[1]) for m in methods}
 for f in fig_methods.values():
     display(f)
 

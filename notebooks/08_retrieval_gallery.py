@@ -86,7 +86,8 @@ for f in fig_topk:
 # %%
 ways = [s for s in ("single-query", "rerank", "st") if s in results.index]
 qi = lab.most_changed_query(ev, ways)
-fig_cmp = viz.plot_retrieval_comparison({s: ev.distance(s) for s in ways}, ds.query, ds.gallery, q_index=qi, top_k=k)
+fig_cmp = viz.plot_retrieval_comparison({s: ev.distance(s) for s in ways}, ds.query, ds.gallery,
+                                        q_index=qi, top_k=k)
 fig_cmp
 
 # %% [markdown]
@@ -99,7 +100,8 @@ fig_cmp
 # Those are also real datasets' failure modes.
 
 # %%
-fig_worst = viz.plot_worst_queries(ev.distance("single-query"), ds.query, ds.gallery, n=cfg.param("n_queries"), top_k=k)
+fig_worst = viz.plot_worst_queries(ev.distance("single-query"), ds.query, ds.gallery,
+                                   n=cfg.param("n_queries"), top_k=k)
 fig_worst
 
 # %% [markdown]

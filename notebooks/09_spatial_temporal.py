@@ -59,8 +59,7 @@ sigma = 50               # Gaussian smoothing, in bins
 import pandas as pd
 from IPython.display import Markdown, display
 from reidlab import lab, viz
-from reidlab.eval import STModel
-from reidlab.eval.st import st_sensitivity
+from reidlab.eval import STModel, st_sensitivity
 pd.set_option("display.precision", 1)
 
 cfg, ds = lab.setup("09_spatial_temporal", profile=profile, seed=seed, dataset=dataset, data_root=data_root,

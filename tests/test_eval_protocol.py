@@ -121,7 +121,7 @@ def test_table_equals_the_kernels(metric):
     assert ev.result("st") is ev.result("st")
 
 
-def test_st_rerank_uses_symmetric_joint_blocks():
+def test_st_rerank_uses_symmetric_joint_blocks_with_zero_self_distance():
     qf, gf, q, g, _, _, train = make_set(1)
     st = STModel.from_records(train, sigma=2)
     ev = Evaluation(qf, gf, q, g, st_model=st, metric="cosine", rerank_params={"k1": 6, "k2": 2})
@@ -132,9 +132,11 @@ def test_st_rerank_uses_symmetric_joint_blocks():
         s = 1 - pairwise_distance(fa, fb, metric="cosine")
         return 2 - 2 * joint_score(s, st.probability(ca, fra, cb, frb))
 
-    qq = block(qf, qc, qfr, qf, qc, qfr)
-    gg = block(gf, gc, gfr, gf, gc, gfr)
-    ref = k_reciprocal_rerank(block(qf, qc, qfr, gf, gc, gfr), (qq + qq.T) / 2, (gg + gg.T) / 2, k1=6, k2=2)
+    qq = (block(qf, qc, qfr, qf, qc, qfr) + block(qf, qc, qfr, qf, qc, qfr).T) / 2
+    gg = (block(gf, gc, gfr, gf, gc, gfr) + block(gf, gc, gfr, gf, gc, gfr).T) / 2
+    qq.fill_diagonal_(0)  # an image is its own nearest neighbour
+    gg.fill_diagonal_(0)
+    ref = k_reciprocal_rerank(block(qf, qc, qfr, gf, gc, gfr), qq, gg, k1=6, k2=2)
     torch.testing.assert_close(ev.distance("st+rerank"), ref)
 
 
@@ -169,7 +171,7 @@ def test_ranking_and_query_frame_agree_with_metrics():
         r = ev.result(setting)
         np.testing.assert_array_equal(qfr["ap"].to_numpy(), r.all_ap)
         assert (qfr["first_hit"].to_numpy() == r.first_hit).all() and list(qfr.columns) == [
-            "pid", "camid", "ap", "inp", "first_hit", "valid"]
+            "pid", "camid", "ap", "inp", "first_hit", "valid", "path"]
         d = ev.distance(setting)
         for i in range(len(q)):
             top = ev.ranking(setting, i, top_k=5)
@@ -179,6 +181,7 @@ def test_ranking_and_query_frame_agree_with_metrics():
             order = cand[np.argsort(d[i].numpy()[cand], kind="stable")][:5]
             assert top["gallery_index"].tolist() == order.tolist()
             assert top["correct"].tolist() == [g[j].pid == q[i].pid for j in order]
+            assert top["path"].tolist() == [g[j].path for j in order]
             assert not ((top["pid"] == q[i].pid) & (top["camid"] == q[i].camid)).any()
             if qfr.loc[i, "valid"] and qfr.loc[i, "first_hit"] <= 5:  # first correct row = first-hit rank
                 assert top["correct"].to_numpy().argmax() + 1 == qfr.loc[i, "first_hit"]

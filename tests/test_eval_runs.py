@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,30 +14,12 @@ import torch
 
 from reidlab.cli import main as cli_main
 from reidlab.engine import feature_cache, runs
-from reidlab.engine.trainer import train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_engine import TINY, tiny_dataset  # noqa: E402
+from eval_run_fixtures import run_dir, trained  # noqa: E402,F401  (pytest fixtures)
 
 REPO = Path(__file__).resolve().parents[1]
 ALL = ["single-query", "rerank", "st", "st+rerank", "qe", "multi-query", "multi-query+rerank"]
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    base = tmp_path_factory.mktemp("evalruns")
-    data = tiny_dataset(tmp_path_factory.getbasetemp())
-    train("bot-smoke", data=data, out=base / "run", progress=False, **dict(TINY, epochs=1))
-    return base / "run", data
-
-
-@pytest.fixture
-def run_dir(trained, tmp_path):
-    """A private copy of the trained run (tests write caches into it)."""
-    src, data = trained
-    dst = tmp_path / "run"
-    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("features"))
-    return dst
 
 
 def count_extractions(monkeypatch) -> list:
@@ -127,34 +108,3 @@ def test_checkpoint_hash_is_memoised_by_size_and_mtime(tmp_path, monkeypatch):
     assert feature_cache.file_sha256(f, tmp_path) != h1
 
 
-def test_two_evaluations_of_one_run_at_once(run_dir, tmp_path):
-    cmd = [sys.executable, "-m", "reidlab", "eval", "--run", str(run_dir), "--rerank", "--csv"]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    procs = [subprocess.Popen(cmd + [str(tmp_path / f"{i}.csv")], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for i in range(2)]
-    outs = [p.communicate(timeout=600) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outs
-    a, b = (pd.read_csv(tmp_path / f"{i}.csv", index_col=0) for i in range(2))
-    pd.testing.assert_frame_equal(a, b, check_exact=True)
-    files = sorted((run_dir / "features").glob("*.pt"))
-    assert [f.name.split("-")[0] for f in files] == ["gallery", "query"]   # one file per split, both complete
-    for f in files:
-        blob = torch.load(f, weights_only=True)
-        assert blob["features"].shape[0] == blob["key"]["count"]
-    assert not list((run_dir / "features").glob(".*.tmp"))
-    pd.testing.assert_frame_equal(a, runs.evaluate_run(run_dir, rerank=True), check_exact=True)
-
-
-def test_eval_cli_errors_are_one_line(run_dir, tmp_path, capsys):
-    rc = cli_main(["eval", "--run", str(run_dir), "--csv", str(tmp_path / "nodir" / "x.csv")])
-    err = capsys.readouterr().err
-    assert rc == 1 and "folder" in err and "does not exist" in err and len(err.strip().splitlines()) == 1
-    assert not (run_dir / "features").exists()                  # checked before the evaluation
-    assert cli_main(["eval", "--run", str(run_dir), "--csv", str(tmp_path)]) == 1
-    assert "is a folder" in capsys.readouterr().err
-    assert cli_main(["eval", "--run", str(run_dir), "--setting", "plain"]) == 1
-    assert "unknown token 'plain'" in capsys.readouterr().err
-    (run_dir / "config.json").write_text("{not json", encoding="utf-8")
-    assert cli_main(["eval", "--run", str(run_dir)]) == 1
-    err = capsys.readouterr().err
-    assert "config.json is not readable JSON" in err and len(err.strip().splitlines()) == 1

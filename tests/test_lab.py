@@ -357,3 +357,51 @@ def test_check_ablations_wants_every_planned_variant_and_seed(tmp_path):
         ablations.check_ablations(pd.DataFrame(rows[:1]), cfg)
     with pytest.raises(AssertionError, match=r"mAP outside \[0, 1\]"):
         ablations.check_ablations(pd.DataFrame(rows).assign(mAP=12.0), cfg)
+
+
+# ----------------------------------------------------------------------------- layers
+
+
+def _reidlab_imports(path) -> set[str]:
+    """Every ``reidlab.*`` module a file imports (``from reidlab import lab`` -> ``reidlab.lab``)."""
+    import ast
+
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name.startswith("reidlab")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("reidlab"):
+            out.add(node.module)
+            if node.module == "reidlab":
+                out |= {f"reidlab.{a.name}" for a in node.names}
+    return out
+
+
+def test_layers_viz_below_lab_below_report():
+    from pathlib import Path
+
+    import reidlab
+
+    pkg = Path(reidlab.__file__).parent
+    for layer, forbidden in (("viz", ("reidlab.lab", "reidlab.report")), ("lab", ("reidlab.report",))):
+        for f in sorted((pkg / layer).glob("*.py")):
+            bad = [m for m in _reidlab_imports(f) if m.startswith(forbidden)]
+            assert not bad, f"{f.relative_to(pkg.parent)} imports {bad}: {layer} must not import a layer above it"
+
+
+def test_report_cli_and_lab_config_import_without_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, reidlab.report.cli, reidlab.lab.config; "
+            "print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_lab_names_the_evaluators_settings_and_columns():
+    """lab's display names follow reidlab.eval (kept light: lab.results does not import torch)."""
+    from reidlab.eval import SETTINGS, TABLE_COLUMNS
+
+    assert tuple(lab.SETTING_NAMES) == tuple(SETTINGS)
+    assert lab.METRICS == tuple(TABLE_COLUMNS[:5])

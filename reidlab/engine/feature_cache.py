@@ -12,14 +12,17 @@ features :func:`reidlab.engine.extract_features` would compute, reading them fro
   size and ``st_mtime_ns`` (a renamed, replaced or re-labelled image changes the key);
 - the **extraction settings**: input size, flip mode, autocast dtype, channels-last, device type.
 
-A cache whose stored key differs is stale: it is recomputed and replaced, never used. Files are
+The file name carries a digest of the key and the stored key is compared in full before use, so
+a stale cache is never used: it is recomputed (and the oldest files of a split pruned). Files are
 written atomically (:func:`reidlab.fileio.atomic_open`), and one ``filelock`` per folder makes
-concurrent evaluations of one run wait for each other instead of writing the same file twice
-(the second one then reads what the first wrote).
+concurrent evaluations of one run wait for each other instead of extracting and writing the same
+file twice (the second one then reads what the first wrote). A cache that cannot be written
+(read-only folder, full disk) only costs time: the features are returned and a warning logged.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -69,8 +72,11 @@ def file_sha256(path: PathLike, memo_folder: Optional[PathLike] = None) -> str:
     digest = h.hexdigest()
     if memo_file is not None:
         memo[str(p)] = {"stamp": stamp, "sha256": digest}
-        with atomic_open(memo_file, "w") as fh:
-            json.dump(memo, fh, indent=1, sort_keys=True)
+        try:
+            with atomic_open(memo_file, "w") as fh:
+                json.dump(memo, fh, indent=1, sort_keys=True)
+        except OSError as err:  # only a missed shortcut
+            log.warning("could not remember the checkpoint hash in %s (%s)", memo_file, err)
     return digest
 
 
@@ -115,12 +121,15 @@ def records_sha256(records: Sequence[Any]) -> str:
 
 def feature_key(model: nn.Module, records: Sequence[Any], *, checkpoint: Optional[PathLike], size: Sequence[int],
                 flip: Optional[str], amp_dtype: Optional[torch.dtype], channels_last: bool, device: torch.device,
-                memo_folder: Optional[PathLike] = None) -> dict:
-    """The cache key of one extraction (a JSON-able dict; see the module docstring)."""
+                memo_folder: Optional[PathLike] = None, model_sha256: Optional[str] = None) -> dict:
+    """The cache key of one extraction (a JSON-able dict; see the module docstring).
+
+    ``model_sha256``: :func:`state_sha256` of ``model`` when the caller already has it.
+    """
     return {
         "format": _FORMAT,
         "checkpoint": file_sha256(checkpoint, memo_folder) if checkpoint is not None and Path(checkpoint).is_file() else None,
-        "model": state_sha256(model),
+        "model": model_sha256 or state_sha256(model),
         "records": records_sha256(records),
         "count": len(records),
         "size": [int(size[0]), int(size[1])],
@@ -152,7 +161,8 @@ def _load(path: Path, key: dict) -> Optional[torch.Tensor]:
 def cached_features(model: nn.Module, records: Sequence[Any], *, folder: Optional[PathLike], split: str,
                     size: Sequence[int], flip: Optional[str] = None, amp: Optional[str] = None,
                     channels_last: bool = False, batch_size: int = 128, device: Union[str, torch.device, None] = None,
-                    checkpoint: Optional[PathLike] = None, progress: bool = False) -> torch.Tensor:
+                    checkpoint: Optional[PathLike] = None, progress: bool = False,
+                    model_sha256: Optional[str] = None) -> torch.Tensor:
     """Test features of ``records`` (float32 CPU ``[N, D]``), from the cache when its key matches.
 
     Args:
@@ -161,6 +171,10 @@ def cached_features(model: nn.Module, records: Sequence[Any], *, folder: Optiona
         folder: cache folder (normally ``<run>/features``); ``None`` disables the cache.
         split: name used in the file name (``query``, ``gallery``, ``multi_query``...).
         checkpoint: the file the model's weights came from (its content hash is part of the key).
+        model_sha256: :func:`state_sha256` of ``model``, to hash the weights once for several splits.
+
+    A folder that cannot be created or locked (e.g. a read-only run folder) is not an error:
+    the features are extracted without the cache and a warning is logged.
 
     Each split keeps its :data:`KEEP_PER_SPLIT` most recently used files (e.g. ``best.pt`` and
     ``last.pt`` evaluated in turn); older ones are deleted when a new one is written.
@@ -175,23 +189,35 @@ def cached_features(model: nn.Module, records: Sequence[Any], *, folder: Optiona
     if folder is None:
         return extract()
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(folder / _LOCK)):
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(folder / _LOCK))
+        lock.acquire()
+    except OSError as err:
+        log.warning("feature cache %s not usable (%s); extracting without it", folder, err)
+        return extract()
+    try:
         key = feature_key(model, recs, checkpoint=checkpoint, size=size, flip=flip, amp_dtype=amp_dtype(amp, dev),
-                          channels_last=channels_last, device=dev, memo_folder=folder)
+                          channels_last=channels_last, device=dev, memo_folder=folder, model_sha256=model_sha256)
         key["split"] = split
         target = folder / f"{split}-{_digest(key)}.pt"
         if target.is_file():
             feats = _load(target, key)
             if feats is not None:
                 log.debug("features of %s from %s", split, target)
-                os.utime(target)  # most recently used: survives pruning
+                with contextlib.suppress(OSError):
+                    os.utime(target)  # most recently used: survives pruning
                 return feats
         feats = extract()
-        with atomic_open(target, "wb") as fh:
-            torch.save({"key": key, "features": feats.contiguous()}, fh)
-        _prune(folder, split, target)
+        try:
+            with atomic_open(target, "wb") as fh:
+                torch.save({"key": key, "features": feats.contiguous()}, fh)
+            _prune(folder, split, target)
+        except OSError as err:  # e.g. disk full: the features are still good, only not cached
+            log.warning("could not write the feature cache %s (%s); continuing without it", target, err)
         return feats
+    finally:
+        lock.release()
 
 
 def _prune(folder: Path, split: str, keep: Path) -> None:

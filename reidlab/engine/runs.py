@@ -24,7 +24,7 @@ from torch import nn
 
 from reidlab.data import load_dataset
 from reidlab.engine import checkpoint as ckpt_io
-from reidlab.engine.feature_cache import cached_features
+from reidlab.engine.feature_cache import cached_features, state_sha256
 from reidlab.errors import CheckpointError, ConfigError, DatasetError
 from reidlab.eval import SETTINGS, TABLE_COLUMNS, Evaluation, STModel, parse_setting, setting_tokens
 from reidlab.presets import Preset
@@ -152,6 +152,7 @@ def run_features(run: Run, dataset: Any, splits: Sequence[str] = ("query", "gall
     p = run.preset
     dev = torch.device(device) if device is not None else run.device
     ckpt = run.path / f"{run.checkpoint}.pt" if run.checkpoint else None
+    weights = state_sha256(run.model) if use_cache else None
     out = {}
     for split in splits:
         recs = getattr(dataset, split, None)
@@ -160,7 +161,7 @@ def run_features(run: Run, dataset: Any, splits: Sequence[str] = ("query", "gall
         out[split] = cached_features(run.model, recs, folder=run.path / "features" if use_cache else None,
                                      split=split, size=p.input_size, flip=p.test_flip, amp=p.amp,
                                      channels_last=p.channels_last, batch_size=int(batch_size or p.eval_batch_size),
-                                     device=dev, checkpoint=ckpt, progress=progress)
+                                     device=dev, checkpoint=ckpt, progress=progress, model_sha256=weights)
     return out
 
 

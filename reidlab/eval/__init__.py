@@ -22,7 +22,7 @@ from reidlab.eval.metrics import RankResult, multi_query_features, rank_metrics,
 from reidlab.eval.qe import average_query_expansion
 from reidlab.eval.rerank import k_reciprocal_rerank, rerank_from_features
 from reidlab.eval.retrieval import topk_retrieval
-from reidlab.eval.st import STModel, joint_score, st_rerank_distance
+from reidlab.eval.st import STModel, joint_score, st_rerank_distance, st_sensitivity
 from reidlab.eval.protocol import (SETTINGS, TABLE_COLUMNS, TOKENS, Evaluation, evaluate, parse_setting,
                                    setting_tokens)
 from reidlab.eval.evaluator import Evaluator, evaluate_features
@@ -30,7 +30,7 @@ from reidlab.eval.evaluator import Evaluator, evaluate_features
 __all__ = [
     "pairwise_distance", "iter_distance_blocks", "rank_metrics", "RankResult", "multi_query_features",
     "valid_gallery_mask", "evaluate_features", "Evaluator", "k_reciprocal_rerank", "rerank_from_features",
-    "average_query_expansion", "topk_retrieval", "STModel", "joint_score", "st_rerank_distance",
+    "average_query_expansion", "topk_retrieval", "STModel", "joint_score", "st_rerank_distance", "st_sensitivity",
     "Evaluation", "evaluate", "SETTINGS", "TOKENS", "TABLE_COLUMNS", "parse_setting", "setting_tokens",
     "RERANK_DEFAULTS", "QE_DEFAULTS",
 ]

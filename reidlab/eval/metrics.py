@@ -1,6 +1,8 @@
 """Ranking metrics for re-ID: CMC, mAP (two named AP definitions) and mINP.
 
-Protocol (the field's convention, as in Market-1501 / DukeMTMC-reID / MSMT17 / CUHK03-NP):
+Protocol (the field's convention, as in Market-1501 / DukeMTMC-reID / MSMT17 / CUHK03-NP; the junk
+rule is defined once, by :func:`valid_gallery_mask`, and the vectorised kernel below is tested equal
+to a per-query ranking that uses it):
 
 - For a query with identity ``p`` seen by camera ``c``, gallery items with identity ``p`` AND
   camera ``c`` are *junk*: removed from that query's ranking (neither hit nor miss).
@@ -35,7 +37,6 @@ the result is identical to the stable-argsort definition above.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Optional
 

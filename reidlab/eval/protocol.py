@@ -301,7 +301,16 @@ class Evaluation:
         return self._feats[key]
 
     def _st_distance(self, a: str, b: str, mq: bool, qe: bool) -> torch.Tensor:
-        """``2 - 2 * joint score`` between two sides (``"q"`` / ``"g"``); q-q / g-g blocks symmetrised."""
+        """``2 - 2 * joint score`` between two sides (``"q"`` / ``"g"``).
+
+        The q-q and g-g blocks (re-ranking input) are symmetrised (two images with equal frames in
+        two cameras are looked up one way only) and the distance of an image to **itself is 0**:
+        the joint score is a probability for two *observations*; for an image and itself it is 1.
+        The ST model gives same-camera pairs ``p = 0`` (see :mod:`reidlab.eval.st`), so without this
+        an image would score ``sigmoid(gamma) / 3`` with itself, below any cross-camera pair with a
+        plausible transit time: it would not be its own nearest neighbour, and the k-reciprocal sets
+        (which contain the image itself in the algorithm's definition) would collapse.
+        """
         key = (a, b, mq, qe)
         if key not in self._st_blocks:
             qf, gf = self._features(mq, qe)
@@ -311,8 +320,9 @@ class Evaluation:
             sim = 1.0 - pairwise_distance(fa, fb, metric="cosine", out_dtype=torch.float32)
             score = self.st_model.score(sim, la.camids, la.frames, lb.camids, lb.frames)
             d = st_rerank_distance(score).to(self.device)
-            if a == b:  # equal frames in two cameras look the pair up one way only: make it symmetric
+            if a == b:
                 d = 0.5 * (d + d.t())
+                d.fill_diagonal_(0.0)
             self._st_blocks[key] = d
         return self._st_blocks[key]
 
@@ -338,6 +348,23 @@ class Evaluation:
                     d = pairwise_distance(qf, gf, metric=self.metric, out_dtype=torch.float32)
             self._dist[name] = d.to(torch.float32)
         return self._dist[name]
+
+    def rerank_inputs(self, setting: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The ``(q_g, q_q, g_g)`` distance blocks k-reciprocal re-ranking receives for a ``rerank``
+        setting (for inspection and tests; :meth:`distance` computes the non-ST ones blockwise
+        from the features instead of materialising them). Each image is its own nearest neighbour
+        in ``q_q`` and ``g_g`` (distance 0)."""
+        name = self._require(setting)
+        tokens = setting_tokens(name)
+        if "rerank" not in tokens:
+            raise ConfigError(f"rerank_inputs: setting {name!r} has no 'rerank' token")
+        mq, qe = "multi-query" in tokens, "qe" in tokens
+        if "st" in tokens:
+            return (self._st_distance("q", "g", mq, qe), self._st_distance("q", "q", mq, qe),
+                    self._st_distance("g", "g", mq, qe))
+        qf, gf = self._features(mq, qe)
+        return tuple(pairwise_distance(a, b, metric=self.metric, out_dtype=torch.float32)
+                     for a, b in ((qf, gf), (qf, qf), (gf, gf)))
 
     # ------------------------------------------------------------------ metrics
     def result(self, setting: str = SINGLE_QUERY) -> RankResult:
@@ -386,13 +413,15 @@ class Evaluation:
     def query_frame(self, setting: str = SINGLE_QUERY):
         """Per-query results of a setting: DataFrame indexed by query index with ``pid``, ``camid``,
         ``ap`` (NaN when skipped), ``inp``, ``first_hit`` (1-based rank of the first correct match,
-        0 when skipped) and ``valid``."""
+        0 when skipped), ``valid`` and, when records were given, the image ``path``."""
         import pandas as pd
 
         r = self.result(setting)
         df = pd.DataFrame({"pid": self._q.pids.numpy(), "camid": self._q.camids.numpy(),
                            "ap": np.asarray(r.all_ap, dtype=np.float64), "inp": np.asarray(r.all_inp, dtype=np.float64),
                            "first_hit": np.asarray(r.first_hit, dtype=np.int64), "valid": np.asarray(r.first_hit) > 0})
+        if self._q.records is not None:
+            df["path"] = [str(getattr(rec, "path", "")) for rec in self._q.records]
         df.index.name = "query"
         return df
 
@@ -402,7 +431,8 @@ class Evaluation:
         Returns:
             DataFrame with one row per rank (``rank`` 1..top_k as index) and columns
             ``gallery_index``, ``distance`` (of the setting), ``pid``, ``camid``, ``correct``
-            (same identity as the query). Ties are broken by gallery index, as in the metrics.
+            (same identity as the query) and, when records were given, the image ``path``. Ties
+            are broken by gallery index, as in the metrics.
         """
         import pandas as pd
 
@@ -417,11 +447,12 @@ class Evaluation:
         keep = valid_gallery_mask(self._q.pids[i], self._q.camids[i], gp, gc)
         idx = torch.nonzero(keep).flatten()
         order = idx[torch.argsort(row[idx], stable=True)][: int(top_k)]
-        df = pd.DataFrame({"gallery_index": order.numpy(), "distance": row[order].numpy().astype(np.float64),
-                           "pid": gp[order].numpy(), "camid": gc[order].numpy(),
-                           "correct": (gp[order] == self._q.pids[i]).numpy()},
-                          index=pd.RangeIndex(1, order.numel() + 1, name="rank"))
-        return df
+        cols = {"gallery_index": order.numpy(), "distance": row[order].numpy().astype(np.float64),
+                "pid": gp[order].numpy(), "camid": gc[order].numpy(),
+                "correct": (gp[order] == self._q.pids[i]).numpy()}
+        if self._g.records is not None:
+            cols["path"] = [str(getattr(self._g.records[j], "path", "")) for j in order.tolist()]
+        return pd.DataFrame(cols, index=pd.RangeIndex(1, order.numel() + 1, name="rank"))
 
     def clear_cache(self) -> None:
         """Forget computed distances and results (e.g. after changing ``st_model``)."""
@@ -432,7 +463,7 @@ class Evaluation:
 
     def with_st_model(self, st_model: Optional[STModel]) -> "Evaluation":
         """A copy sharing the features and records, with another spatial-temporal model (empty caches)."""
-        new = object.__new__(Evaluation)
+        new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
         new.st_model = st_model
         new._dist, new._results, new._st_blocks = {}, {}, {}

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 import torch

@@ -24,7 +24,8 @@ def _environment():
 
     return jinja2.Environment(loader=jinja2.PackageLoader("reidlab.report", "templates"),
                               autoescape=jinja2.select_autoescape(["html", "j2"]),
-                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                              trim_blocks=True, lstrip_blocks=True)
 
 
 def _fmt(v: Any) -> str:
