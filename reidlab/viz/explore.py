@@ -28,8 +28,9 @@ the given) record lists; cameras are 0-based ``camid`` in the API and shown 1-ba
 (``cam 1`` = Market's ``c1``); ranks are 1-based evaluated ranks (junk removed, as
 :meth:`reidlab.eval.Evaluation.ranking`); distances are the setting's (smaller = closer).
 
-``python -m reidlab.viz.explore --time`` measures the redraw times; ``--screenshots DIR``
-takes the README's screenshots of the three explorers in headless Chromium.
+``python -m reidlab.viz.explore --time RUN [--data DIR]`` measures the retrieval explorer's
+redraw times on a run's evaluation; ``--screenshots DIR [--profile demo]`` takes the README's
+screenshots of the three explorers in JupyterLab in headless Chromium.
 """
 
 from __future__ import annotations
@@ -1665,6 +1666,18 @@ _SCREENSHOT_CELLS = (
 )
 
 
+def _project_root():
+    """The project folder (first ancestor of the working directory with ``pyproject.toml`` and
+    ``reidlab/``, else the one above the package): where ``reports/`` and the runs live."""
+    from pathlib import Path
+
+    here = Path.cwd().resolve()
+    for cand in (here, *here.parents):
+        if (cand / "pyproject.toml").is_file() and (cand / "reidlab").is_dir():
+            return cand
+    return Path(__file__).resolve().parents[2]
+
+
 def _compact_png(path, limit: int = 150_000):
     """Re-save a PNG optimised; above ``limit`` bytes as an 8-bit palette PNG (README images
     stay small)."""
@@ -1689,13 +1702,12 @@ def take_screenshots(out_dir: Union[str, "os.PathLike[str]"], profile: str = "sm
 
     import nbformat
 
-    from reidlab.lab.config import project_root
     from reidlab.viz import _browser as B
 
     why = B.chromium_missing_reason()
     if why:
         raise ConfigError(why)
-    root = project_root()
+    root = _project_root()
     folder = root / "reports" / "browser"
     folder.mkdir(parents=True, exist_ok=True)
     nb = nbformat.v4.new_notebook()
@@ -1734,15 +1746,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m reidlab.viz.explore",
                                  description="Measure the retrieval explorer's redraw times, or take the README's "
                                              "screenshots of the three explorers in headless Chromium.")
-    ap.add_argument("--time", action="store_true", help="time query / scoring switches (headless, in this process)")
+    ap.add_argument("--time", metavar="RUN", help="time query / scoring switches of the retrieval explorer on a run "
+                                                 "folder's evaluation (headless, in this process)")
+    ap.add_argument("--data", default="", help="--time: dataset folder to evaluate on (default: the run's)")
+    ap.add_argument("--repeats", type=int, default=20, help="--time: switches timed per kind")
     ap.add_argument("--screenshots", metavar="DIR", help="write explore_{retrieval,attention,st}.png to DIR")
-    ap.add_argument("--profile", default="smoke", help="lab profile whose runs are used (smoke, demo, ...)")
-    ap.add_argument("--data", default="", help="dataset folder to evaluate on (--time; default: the profile's)")
-    ap.add_argument("--model", default="pfn", help="model whose run is explored (--time)")
-    ap.add_argument("--repeats", type=int, default=20, help="switches timed per kind (--time)")
+    ap.add_argument("--profile", default="smoke", help="--screenshots: lab profile whose runs are shown "
+                                                       "(smoke, demo, ...; trained first when missing)")
     args = ap.parse_args(argv)
     if not args.time and not args.screenshots:
-        ap.error("choose --time and/or --screenshots DIR")
+        ap.error("choose --time RUN and/or --screenshots DIR")
     try:
         if args.time:
             import time
@@ -1750,23 +1763,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             import matplotlib
 
             matplotlib.use("Agg")
-            from reidlab import lab
+            from reidlab.engine.runs import run_evaluation
 
-            from reidlab.data import load_dataset
-
-            cfg, ds = lab.setup("explore_timing", profile=args.profile)
-            run = lab.ensure_run(cfg, args.model, progress=False)  # the profile's run, on the profile's data
-            if args.data:  # evaluated on another dataset folder
-                ds = load_dataset(cfg.reader, lab.resolve_path(args.data))
             t = time.perf_counter()
-            ev = lab.evaluation(cfg, run, data=ds)
+            ev = run_evaluation(args.time, data=args.data or None)
             t_ev = time.perf_counter() - t
             t = time.perf_counter()
             ex = explore_retrieval(ev, top_k=8)
             t_build = time.perf_counter() - t
-            print(f"dataset {lab.short_path(args.data or cfg.data_root)}: {len(ds.query)} queries x {len(ds.gallery)} gallery; "
-                  f"run {args.model} ({args.profile})")
-            print(f"evaluation (features from cache or extracted): {t_ev:.2f} s; explorer built "
+            print(f"{args.time} on {getattr(ev.dataset, 'root', args.data)}: {len(ev.query)} queries x "
+                  f"{len(ev.gallery)} gallery images")
+            print(f"evaluation (features from the run's cache or extracted): {t_ev:.2f} s; explorer built "
                   f"(every setting's distances and metrics: {', '.join(ex.state.settings)}): {t_build:.2f} s")
             for k, v in measure_redraw(ex, args.repeats).items():
                 print(f"{k:>18}: median {1000 * statistics.median(v):6.0f} ms, max {1000 * max(v):6.0f} ms "
