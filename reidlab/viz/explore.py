@@ -1113,7 +1113,9 @@ def _explorer_base():
     class _Explorer(w.VBox):
         """Common plumbing: figures to PNG into Image widgets, errors shown as text."""
 
-        def _show(self, image, fig_fn: Callable[[], Figure], status) -> bool:
+        def _show(self, image, fig_fn: Callable[[], Figure], status, cache: bool = True) -> bool:
+            """Draw ``fig_fn()`` into ``image`` (PNG); ``cache``: the figure is one the state caches,
+            so its PNG is kept too (switching back is then instant)."""
             try:
                 fig = fig_fn()
             except Exception as err:  # shown in the widget; a callback's exception would vanish in JupyterLab
@@ -1122,7 +1124,7 @@ def _explorer_base():
                 status.value = _message(_error_text(err), error=True)
                 image.layout.display = "none"
                 return False
-            image.value = self._png(fig)
+            image.value = self._png(fig) if cache else figure_png(fig)
             image.layout.display = ""
             return True
 
@@ -1134,7 +1136,8 @@ def _explorer_base():
             return data
 
         def _png(self, fig: Figure) -> bytes:
-            cache = self.__dict__.setdefault("_png_cache", _LRU(64))
+            # keyed by the figure's id; the entry keeps the figure alive, so the id is not reused
+            cache = self.__dict__.setdefault("_png_cache", _LRU(32))
             return cache.get(id(fig), lambda: (fig, figure_png(fig)))[1]
 
     return _Explorer
@@ -1283,7 +1286,7 @@ def _retrieval_class():
             self.header.value = (f"<b class='reidlab-query-title'>{html.escape(s.title())}</b>"
                                  f"<div style='font-size:11px;color:#555'>{html.escape(n_text)}</div>{table}")
             self.status.value = ""
-            self._show(self.gallery, s.figure, self.status)
+            self._show(self.gallery, s.figure, self.status, cache=False)  # a new figure each time
             if explain or s.selected_rank is None:
                 self._explain()
 
