@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 
 from reidlab.engine.runs import evaluate_run, load_run, settings_from_flags
 from reidlab.errors import ConfigError
-from reidlab.eval.protocol import parse_setting
+from reidlab.eval.protocol import QE_DEFAULTS, RERANK_DEFAULTS, parse_setting
 from reidlab.fileio import atomic_open
 
 __all__ = ["train_main", "eval_main", "format_results"]
@@ -114,9 +114,9 @@ def _eval_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--run", required=True, help="run folder written by reidlab train")
-    p.add_argument("--rerank", action="store_true", help="add k-reciprocal re-ranking (k1=20, k2=6, lambda=0.3)")
+    p.add_argument("--rerank", action="store_true", help="add k-reciprocal re-ranking (k1={k1}, k2={k2}, lambda={lambda_value})".format(**RERANK_DEFAULTS))
     p.add_argument("--st", action="store_true", help="add spatial-temporal scoring (ST model fitted on train)")
-    p.add_argument("--qe", action="store_true", help="add alpha query expansion (top 5, alpha 3)")
+    p.add_argument("--qe", action="store_true", help="add alpha query expansion (top {top_k}, alpha {alpha:g})".format(**QE_DEFAULTS))
     p.add_argument("--multi-query", action="store_true", help="add Market's multi-query (gt_bbox) setting")
     p.add_argument("--setting", dest="settings", action="append", default=[], metavar="NAME",
                    help="evaluate this setting too (repeatable), e.g. st+rerank, qe+rerank, multi-query+st")

@@ -45,7 +45,8 @@ this, each image's neighbour list started with strangers and ST + re-ranking fel
 re-ranking's Jaccard term (weight ``1 - lambda = 0.7``) compares neighbour sets, and with the
 demo's weak features only ~25% of each image's 20 nearest ST neighbours share its identity (plain
 re-ranking loses there too: 9.7 -> 8.9), while the camera-time factor is pairwise, not transitive.
-With good features (the README's calibration run) re-ranking adds to ST.
+With good features (the README's calibration run) re-ranking adds to ST: rank-1 93.9 -> 95.0, mAP
+86.2 -> 93.3 (94.8 / 92.8 without the self-pair rule).
 
 **Saturated similarities.** The logistic ``1/(1 + e^(-5 s))`` is nearly flat for ``s`` close to 1,
 so the balance between appearance and camera-time depends on where a model's cosine similarities
