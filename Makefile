@@ -9,12 +9,13 @@ PIP := $(PY) -m pip install --progress-bar off -q
 # Running as root (containers, CI) JupyterLab needs --allow-root.
 LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: venv test demo report lab data bench clean help
+.PHONY: venv test test-browser demo report lab data bench clean help
 
 help:
 	@echo "make demo   set up .venv, generate the embedded dataset, run the main job"
 	@echo "make test   set up .venv, run every test (unit, integration, notebooks)"
 	@echo "make venv   build the environment only;  make lab: open JupyterLab"
+	@echo "make test-browser   the explorers in headless Chromium (apt-get install chromium)"
 
 venv: $(STAMP)
 
@@ -24,7 +25,7 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) torch==2.14.1 torchvision==0.29.1 2>&1 | grep -v "is ignored: it is neither" || true
 	@$(PY) -c "import torch, torchvision" || { echo "make venv: torch failed to install into $(VENV); delete $(VENV) and retry" >&2; exit 1; }
-	$(PIP) -e '.[lab,dev]' 2>&1 | grep -v "is ignored: it is neither" || true
+	$(PIP) -e '.[lab,dev,browser]' 2>&1 | grep -v "is ignored: it is neither" || true
 	@$(PY) -c "import reidlab, papermill, nbval, pytorch_grad_cam" || { echo "make venv: dependencies failed to install into $(VENV); delete $(VENV) and retry" >&2; exit 1; }
 	$(PY) -m ipykernel install --sys-prefix --name reidlab --display-name "Python (reidlab)" >/dev/null
 	@touch $(STAMP)
@@ -33,8 +34,15 @@ data: venv
 	@test -f $(DATA)/.complete || $(VENV)/bin/reidlab synth --out $(DATA)
 
 # Every test: unit + integration (tests/) and the notebooks under nbval in the smoke profile.
+# tests/ includes the browser test (tests/test_browser.py): it runs when Chromium is installed
+# (Debian: apt-get install chromium) and is skipped, with the reason, when it is not.
 test: venv
 	REIDLAB_PROFILE=smoke MPLBACKEND=Agg $(PY) -m pytest tests $(wildcard notebooks/*.ipynb) --nbval-lax -p no:cacheprovider
+
+# The real-browser test alone: JupyterLab + headless Chromium run notebook 08 and drive its
+# explorer; screenshots in reports/browser/ (skipped, with the reason, without Chromium).
+test-browser: venv
+	REIDLAB_PROFILE=smoke MPLBACKEND=Agg $(PY) -m pytest tests/test_browser.py -p no:cacheprovider -rs
 
 # The main job: execute the nine notebooks with papermill in the demo profile (CPU, minutes)
 # and write reports/ (executed notebooks, HTML, index.html with every model's results).

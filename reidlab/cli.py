@@ -19,7 +19,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "presets": ("reidlab.presets_cli", "main", "list the recipes (or show one) with their iterations per epoch"),
     "train": ("reidlab.engine.cli", "train_main", "train a model from a preset"),
     "eval": ("reidlab.engine.cli", "eval_main", "evaluate a run folder (optionally --rerank --st --qe)"),
-    "report": ("reidlab.report", "main", "execute the notebooks with papermill and build reports/"),
+    "report": ("reidlab.report.cli", "main", "execute the notebooks with papermill and build reports/"),
     "keypoints": ("reidlab.engine.pose", "keypoints_main", "body landmarks for a dataset from a pose model (ONNX)"),
     "export": ("reidlab.engine.export", "export_main", "export a run's test-time feature to ONNX / TorchScript"),
 }

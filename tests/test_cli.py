@@ -70,7 +70,7 @@ def test_train_then_eval_round_trip(data, tmp_path, capsys):
     assert cfg["seed"] == 3 and cfg["preset"]["amp"] is None and cfg["preset"]["model_options"] == {"backbone_width": 0.125}
     assert main(["eval", "--run", str(out), "--rerank", "--multi-query"]) == 0
     table = capsys.readouterr().out.splitlines()
-    assert table[1].split() == ["variant", "rank1", "rank5", "rank10", "mAP", "mINP"]
+    assert table[1].split() == ["setting", "rank1", "rank5", "rank10", "mAP", "mINP", "queries", "(skipped)"]
     assert [ln.split()[0] for ln in table[2:]] == ["single-query", "rerank", "multi-query", "multi-query+rerank"]
     for ln in table[2:]:
-        assert all(0.0 <= float(v) <= 100.0 for v in ln.split()[1:])
+        assert all(0.0 <= float(v) <= 100.0 for v in ln.split()[1:6])

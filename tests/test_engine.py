@@ -299,15 +299,16 @@ def test_load_run_and_evaluate_run_with_feature_cache(data, tmp_path, monkeypatc
     assert _state_hash(run.model.state_dict()) == _state_hash(trained.model.state_dict())
     df = runs.evaluate_run(run, multi_query=True)
     assert list(df.index) == ["single-query", "multi-query"]
-    assert list(df.columns) == ["rank1", "rank5", "rank10", "mAP", "mINP"]
+    assert list(df.columns) == ["rank1", "rank5", "rank10", "mAP", "mINP", "queries", "skipped"]
     assert df.loc["single-query", "rank1"] == pytest.approx(trained.metrics["rank1"].iloc[-1])
-    assert ((df.values >= 0) & (df.values <= 1)).all()
-    assert (tmp_path / "run" / "features.pt").is_file()
+    metrics = df[list(runs.RESULT_COLUMNS)].values
+    assert ((metrics >= 0) & (metrics <= 1)).all()
+    assert len(list((tmp_path / "run" / "features").glob("*.pt"))) == 3   # query, gallery, multi_query
 
     def boom(*a, **k):
-        raise AssertionError("features should come from features.pt")
+        raise AssertionError("features should come from the run's feature cache")
 
-    monkeypatch.setattr("reidlab.engine.extract.extract_features", boom)
+    monkeypatch.setattr("reidlab.engine.feature_cache.extract_features", boom)
     again = runs.evaluate_run(tmp_path / "run", multi_query=True)
     assert again.equals(df)
 

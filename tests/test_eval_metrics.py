@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from reidlab.errors import ConfigError
-from reidlab.eval import evaluate_features, multi_query_features, pairwise_distance, rank_metrics
+from reidlab.eval import evaluate_features, multi_query_features, pairwise_distance, rank_metrics, valid_gallery_mask
 
 
 def reference_metrics(D, qp, gp, qc, gc, max_rank=50, ap="standard"):
@@ -14,7 +14,7 @@ def reference_metrics(D, qp, gp, qc, gc, max_rank=50, ap="standard"):
     aps, inps, cmc, nv = np.full(nq, np.nan), np.full(nq, np.nan), np.zeros(max_rank), 0
     for i in range(nq):
         order = np.argsort(D[i], kind="stable")
-        keep = ~((gp[order] == qp[i]) & (gc[order] == qc[i])) & (gp[order] != -1)
+        keep = valid_gallery_mask(qp[i], qc[i], gp[order], gc[order])   # the one junk rule
         good = ((gp[order] == qp[i]) & (gc[order] != qc[i]))[keep]
         if qp[i] == -1 or not good.any():
             continue

@@ -167,3 +167,78 @@ def test_evaluator_protocol():
     ev.reset()
     with pytest.raises(ConfigError, match="no query items"):
         ev.evaluate()
+
+
+def st_world(seed=0, nid=60, ncam=6, per_visit=3, dim=32, common=3.0, ident=1.5):
+    """Identities walk through 2-6 cameras in camera order, ~3000 frames apart, 3 images per visit;
+    features = a shared component (cosine similarities close to 1, as an un-centred model gives)
+    + identity + camera + noise. Returns query / gallery features and records and the train records."""
+    from collections import namedtuple
+
+    Rec = namedtuple("Rec", "path pid camid frame")
+    g = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    means, camvec = torch.randn(2 * nid, dim, generator=g), torch.randn(ncam, dim, generator=g)
+    base = torch.randn(dim, generator=g)
+    base = base / base.norm() * common * math.sqrt(dim)
+    recs, feats = [], []
+    for pid in range(1, 2 * nid + 1):
+        t = int(rng.integers(0, 200000))
+        for c in sorted(rng.permutation(ncam)[: rng.integers(2, ncam + 1)]):
+            t += int(rng.normal(3000, 400))
+            for k in range(per_visit):
+                recs.append(Rec(f"{pid}_{c}_{k}", pid, int(c), t + int(rng.integers(0, 50))))
+                feats.append(base + ident * means[pid - 1] + 0.5 * camvec[c] + torch.randn(dim, generator=g))
+    feats = torch.stack(feats)
+    test = [i for i, r in enumerate(recs) if r.pid <= nid]
+    qi = [i for i in test if recs[i].path.endswith("_0")]
+    gi = [i for i in test if not recs[i].path.endswith("_0")]
+    return feats[qi], feats[gi], [recs[i] for i in qi], [recs[i] for i in gi], [r for r in recs if r.pid > nid]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_st_rerank_does_not_collapse_below_st(seed):
+    """The fresh-clone demo bug: ST + re-ranking far below ST. Same-camera pairs (an image with itself
+    included) have p_st = 0, so without the self-pair rule an image was not its own nearest neighbour
+    in the re-ranking input and the k-reciprocal sets collapsed."""
+    from reidlab.eval import Evaluation, k_reciprocal_rerank
+
+    qf, gf, q, g, train = st_world(seed)
+    ev = Evaluation(qf, gf, q, g, st_model=STModel.from_records(train), metric="euclidean")
+    t = ev.table(["single-query", "st", "st+rerank"])
+    assert t.loc["st", "rank1"] > 0.8                                   # plain ST works on this data
+    assert t.loc["st+rerank", "rank1"] >= t.loc["st", "rank1"] - 0.02
+    assert t.loc["st+rerank", "mAP"] >= t.loc["st", "mAP"] - 0.02
+    qg, qq, gg = ev.rerank_inputs("st+rerank")
+    for block in (qq, gg):
+        assert torch.equal(block, block.T)
+        assert torch.equal(block.argmin(1), torch.arange(block.shape[0]))   # each image its own nearest
+        assert (block.diagonal() == 0).all()
+    # the unfixed input (raw 2 - 2 * joint score of an image with itself) is what collapsed
+    qq_raw, gg_raw = qq.clone(), gg.clone()
+    qq_raw.fill_diagonal_(0)
+    for blk, feats, recs in ((qq_raw, qf, q), (gg_raw, gf, g)):
+        cam = [r.camid for r in recs]
+        fr = [r.frame for r in recs]
+        self_score = joint_score(torch.ones(len(recs)), ev.st_model.probability(cam, fr, cam, fr).diagonal())
+        blk.diagonal().copy_(2 - 2 * self_score)
+    assert (gg_raw.argmin(1) != torch.arange(len(g))).float().mean() > 0.5
+    raw = rank_metrics(k_reciprocal_rerank(qg, qq_raw, gg_raw), [r.pid for r in q], [r.pid for r in g],
+                       [r.camid for r in q], [r.camid for r in g])
+    assert raw.rank(1) < t.loc["st", "rank1"] - 0.05
+
+
+def test_st_sensitivity_refits_and_leaves_the_evaluation_alone():
+    from reidlab.eval import Evaluation, st_sensitivity
+
+    qf, gf, q, g, train = st_world(0, nid=30)
+    model = STModel.from_records(train)
+    ev = Evaluation(qf, gf, q, g, st_model=model)
+    before = ev.result("st")
+    df = st_sensitivity(ev, train, sigmas=(2, 50))
+    assert list(df.index) == [2.0, 50.0] and list(df.columns) == ["rank1", "mAP"]
+    for sigma in (2, 50):
+        ref = Evaluation(qf, gf, q, g, st_model=STModel.from_records(train, sigma=sigma)).result("st")
+        assert df.loc[float(sigma), "rank1"] == ref.rank(1) and df.loc[float(sigma), "mAP"] == ref.mAP
+    assert ev.st_model is model and ev.result("st") is before
+    assert df.loc[2.0, "mAP"] != df.loc[50.0, "mAP"]

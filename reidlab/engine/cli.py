@@ -8,7 +8,15 @@ Errors a user can act on (:class:`~reidlab.errors.ReIDLabError`) propagate to
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+from pathlib import Path
 from typing import Optional, Sequence
+
+from reidlab.engine.runs import evaluate_run, load_run, settings_from_flags
+from reidlab.errors import ConfigError
+from reidlab.eval.protocol import QE_DEFAULTS, RERANK_DEFAULTS, parse_setting
+from reidlab.fileio import atomic_open
 
 __all__ = ["train_main", "eval_main", "format_results"]
 
@@ -81,13 +89,20 @@ def train_main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def format_results(df, title: str = "") -> str:
-    """Results table in percent, one row per variant (as ``reidlab eval`` prints it)."""
+    """Results table for display: metrics in percent (two decimals), then the query counts.
+
+    ``df`` is an :meth:`reidlab.eval.Evaluation.table` (fractions); only this display multiplies by 100.
+    """
     cols = [c for c in ("rank1", "rank5", "rank10", "mAP", "mINP") if c in df.columns]
-    width = max([len("variant")] + [len(str(i)) for i in df.index])
+    width = max([len("setting")] + [len(str(i)) for i in df.index])
     lines = [title] if title else []
-    lines.append(f"{'variant':<{width}}  " + "  ".join(f"{c:>7}" for c in cols))
+    counts = "queries" in df.columns and "skipped" in df.columns
+    lines.append(f"{'setting':<{width}}  " + "  ".join(f"{c:>7}" for c in cols) + ("  queries (skipped)" if counts else ""))
     for name, row in df.iterrows():
-        lines.append(f"{str(name):<{width}}  " + "  ".join(f"{100 * row[c]:>7.2f}" for c in cols))
+        line = f"{str(name):<{width}}  " + "  ".join(f"{100 * row[c]:>7.2f}" for c in cols)
+        if counts:
+            line += f"  {int(row['queries']):>7} ({int(row['skipped'])})"
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -95,44 +110,61 @@ def _eval_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="reidlab eval",
         description="Evaluate a run folder on its dataset's query/gallery split and print a results table "
-                    "(CMC rank-1/5/10, mAP, mINP in %; standard AP; Market junk rule). Extracted features are "
-                    "cached in the run folder (features.pt).",
-        epilog="example:\n  reidlab eval --run runs/pfn --rerank --st",
+                    "(CMC rank-1/5/10, mAP, mINP in %; standard AP; the junk rule). Extracted features are "
+                    "cached in the run folder (features/, keyed by checkpoint, model, images and settings).",
+        epilog="examples:\n  reidlab eval --run runs/pfn --rerank --st\n"
+               "  reidlab eval --run runs/pfn --setting qe+rerank --setting multi-query+st --csv results.csv\n"
+               "settings: single-query, or '+'-joined tokens of multi-query, qe, st, rerank",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--run", required=True, help="run folder written by reidlab train")
-    p.add_argument("--rerank", action="store_true", help="add k-reciprocal re-ranking (k1=20, k2=6, lambda=0.3)")
+    p.add_argument("--rerank", action="store_true", help="add k-reciprocal re-ranking (k1={k1}, k2={k2}, lambda={lambda_value})".format(**RERANK_DEFAULTS))
     p.add_argument("--st", action="store_true", help="add spatial-temporal scoring (ST model fitted on train)")
-    p.add_argument("--qe", action="store_true", help="add average query expansion")
+    p.add_argument("--qe", action="store_true", help="add alpha query expansion (top {top_k}, alpha {alpha:g})".format(**QE_DEFAULTS))
     p.add_argument("--multi-query", action="store_true", help="add Market's multi-query (gt_bbox) setting")
+    p.add_argument("--setting", dest="settings", action="append", default=[], metavar="NAME",
+                   help="evaluate this setting too (repeatable), e.g. st+rerank, qe+rerank, multi-query+st")
     p.add_argument("--preset-defaults", action="store_true",
                    help="also enable the variants the preset reports (e.g. MGWP: re-ranking + multi-query)")
     p.add_argument("--checkpoint", default="auto", choices=("auto", "best", "last"),
                    help="weights to evaluate (default: best if present, else last)")
     p.add_argument("--data", default=None, help="dataset folder (default: the run's)")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cpu)")
-    p.add_argument("--no-cache", action="store_true", help="do not read or write features.pt")
-    p.add_argument("--csv", default=None, help="also write the table to this CSV file")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the run's feature cache")
+    p.add_argument("--csv", default=None, help="also write the table (fractions in [0, 1]) to this CSV file")
     return p
+
+
+def _check_csv_destination(path: str) -> Path:
+    """One-line ConfigError unless ``path`` can be written (checked before the evaluation)."""
+    out = Path(path)
+    if out.is_dir():
+        raise ConfigError(f"--csv {path}: is a folder; give a file name such as {out / 'results.csv'}")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise ConfigError(f"--csv {path}: folder {parent} does not exist; create it first or choose another path")
+    if not os.access(parent, os.W_OK | os.X_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise ConfigError(f"--csv {path}: not writable; choose a path in a folder you can write to")
+    return out
 
 
 def eval_main(argv: Optional[Sequence[str]] = None) -> int:
     """``reidlab eval`` entry point; returns the process exit code."""
     args = _eval_parser().parse_args(argv)
-    from reidlab.engine.runs import evaluate_run, load_run
-
+    csv = _check_csv_destination(args.csv) if args.csv else None
+    settings = [parse_setting(s) for s in args.settings]  # bad names fail before any work
     run = load_run(args.run, checkpoint=args.checkpoint, device=args.device or "cpu")
     p = run.preset
     rerank, st, qe, mq = args.rerank, args.st, args.qe, args.multi_query
     if args.preset_defaults:
         rerank, st, qe, mq = rerank or p.eval_rerank, st or p.eval_st, qe or p.eval_qe, mq or p.eval_multi_query
-    import sys
-
-    df = evaluate_run(run, rerank=rerank, st=st, qe=qe, multi_query=mq, data=args.data,
-                      progress=sys.stderr.isatty(), use_cache=not args.no_cache)
+    names = settings_from_flags(rerank, st, qe, mq) if not settings or any((rerank, st, qe, mq)) else []
+    names += [s for s in settings if s not in names]
+    df = evaluate_run(run, names, data=args.data, progress=sys.stderr.isatty(), use_cache=not args.no_cache)
     title = (f"{run.path}  preset {p.name}  ({run.checkpoint}.pt, metric {p.metric}, "
              f"flip TTA {p.test_flip or 'off'})")
     print(format_results(df, title))
-    if args.csv:
-        df.to_csv(args.csv)
+    if csv is not None:
+        with atomic_open(csv, "w") as fh:
+            df.to_csv(fh)
     return 0

@@ -1,18 +1,14 @@
-"""Run folders for notebooks: load a trained model, evaluate it with every protocol variant.
+"""Run folders for notebooks: load a trained model, evaluate it through the one evaluation path.
 
 ``run = load_run("runs/pfn")`` rebuilds the model from ``config.json`` and loads ``best.pt``
-(or ``last.pt``); ``evaluate_run(run, rerank=True, st=True)`` returns one row per variant
-(``single-query``, ``rerank``, ``st``, ``st+rerank``, ``qe``, ``multi-query``,
-``multi-query+rerank``) with CMC rank-1/5/10, mAP and mINP as fractions in [0, 1] (standard
-AP, Market junk rule). Extracted features are cached in the run folder (``features.pt``,
-keyed by the checkpoint file, the dataset and the test-time options), so re-evaluating in a
-notebook costs only the ranking.
-
-Distances: the preset's metric (squared euclidean or cosine distance) for single/multi-query
-and QE; k-reciprocal re-ranking (k1=20, k2=6, lambda=0.3) is applied to those distances as
-they are. The spatial-temporal variants rank by the joint score of the cosine similarity and
-the camera-time probability (ST model fitted on the train split); ``st+rerank`` re-ranks the
-distance ``2 - 2 * score``.
+(or ``last.pt``). ``ev = run_evaluation(run)`` gives the :class:`reidlab.eval.Evaluation` of its
+test features (extracted through the run's content-keyed feature cache,
+:mod:`reidlab.engine.feature_cache`; spatial-temporal model fitted on the train split);
+``evaluate_run(run, rerank=True, st=True)`` is ``ev.table(...)`` for the settings the flags
+select. Rows are settings (``single-query``, ``rerank``, ``st``, ``st+rerank``, ``qe``,
+``multi-query``, ``multi-query+rerank`` or any ``+``-combination), columns CMC rank-1/5/10, mAP
+and mINP as fractions in [0, 1] (standard AP, the junk rule) plus valid / skipped query counts.
+The distances of each setting are defined once, in :mod:`reidlab.eval.protocol`.
 """
 
 from __future__ import annotations
@@ -21,43 +17,25 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 import torch
 from torch import nn
 
+from reidlab.data import load_dataset
 from reidlab.engine import checkpoint as ckpt_io
+from reidlab.engine.feature_cache import cached_features, state_sha256
 from reidlab.errors import CheckpointError, ConfigError, DatasetError
+from reidlab.eval import SETTINGS, TABLE_COLUMNS, Evaluation, STModel, parse_setting, setting_tokens
 from reidlab.presets import Preset
 
-__all__ = ["Run", "load_run", "evaluate_run", "metrics_frame", "RESULT_COLUMNS"]
+__all__ = ["Run", "load_run", "evaluate_run", "run_evaluation", "run_features", "RunEvaluation",
+           "settings_from_flags", "metrics_frame", "RESULT_COLUMNS"]
 
 PathLike = Union[str, os.PathLike]
 
-#: Columns of :func:`evaluate_run`'s table.
-RESULT_COLUMNS = ("rank1", "rank5", "rank10", "mAP", "mINP")
-#: k-reciprocal re-ranking constants (Zhong et al. 2017, the field's default).
-RERANK_K1, RERANK_K2, RERANK_LAMBDA = 20, 6, 0.3
-
-
-def eval_api(name: str):
-    """``reidlab.eval.<name>`` (looked up in the package, then in its modules)."""
-    import importlib
-
-    import reidlab.eval as E
-
-    if hasattr(E, name):
-        return getattr(E, name)
-    for mod in ("distance", "metrics", "rerank", "st", "spatial_temporal", "qe", "query_expansion"):
-        try:
-            m = importlib.import_module(f"reidlab.eval.{mod}")
-        except ModuleNotFoundError:
-            continue
-        if hasattr(m, name):
-            return getattr(m, name)
-    raise ConfigError(f"reidlab.eval.{name} is not available in this installation")
-
-
+#: Metric columns of :func:`evaluate_run`'s table (which also has ``queries`` and ``skipped``).
+RESULT_COLUMNS = TABLE_COLUMNS[:5]
 def metrics_frame(rows: list[dict]):
     """``metrics.csv`` rows as a pandas DataFrame (one row per epoch)."""
     import pandas as pd
@@ -124,7 +102,14 @@ def load_run(run_dir: PathLike, checkpoint: str = "auto", device: Union[str, tor
     if not cfg_path.is_file():
         raise CheckpointError(f"{cfg_path} not found; {path} is not a run folder (train one with "
                               f"`reidlab train --preset ... --out {path}`)")
-    config = json.loads(cfg_path.read_text(encoding="utf-8"))
+    try:
+        config = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise CheckpointError(f"{cfg_path} is not readable JSON ({str(err).splitlines()[0]}); restore it from the "
+                              "run's checkpoint config or re-train into a new --out") from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{cfg_path} holds a {type(config).__name__}, expected a JSON object; restore it or "
+                              "re-train into a new --out")
     if checkpoint == "auto":
         checkpoint = "best" if (path / "best.pt").is_file() else "last"
     if checkpoint not in ("best", "last"):
@@ -140,154 +125,173 @@ def load_run(run_dir: PathLike, checkpoint: str = "auto", device: Union[str, tor
                checkpoint=checkpoint, num_classes=int(state["config"]["num_classes"]))
 
 
-def _ckpt_key(run: Run) -> str:
-    f = run.path / f"{run.checkpoint}.pt"
-    if f.is_file():
-        st = f.stat()
-        return f"{f.name}:{st.st_size}:{st.st_mtime_ns}"
-    return "in-memory"
+def _dataset(run: Run, data: Any):
+    """The run's dataset: a loaded ``ReIDDataset`` as is, else loaded from ``data`` or the run's config."""
+    if data is not None and not isinstance(data, (str, os.PathLike)):
+        if not all(hasattr(data, a) for a in ("query", "gallery", "train")):
+            raise ConfigError(f"data: expected a dataset folder or a loaded dataset (reidlab.data.load_dataset), "
+                              f"got {type(data).__name__}")
+        return data
+    root = Path(data if data is not None else run.config.get("data", ""))
+    if not str(root) or not root.is_dir():
+        raise DatasetError(f"dataset folder {root} of run {run.path} not found; pass data=<folder> "
+                           "(CLI: --data) or regenerate it with `reidlab synth`")
+    return load_dataset(run.config.get("dataset") or "auto", root, keypoints="auto")
 
 
-def _features(run: Run, ds, splits: list[str], device: torch.device, progress: bool, use_cache: bool) -> dict:
-    """Test features per split, cached in ``run.path / "features.pt"``."""
-    from reidlab.engine.extract import extract_features
+def run_features(run: Run, dataset: Any, splits: Sequence[str] = ("query", "gallery"), *,
+                 device: Union[str, torch.device, None] = None, batch_size: Optional[int] = None,
+                 progress: bool = False, use_cache: bool = True) -> dict[str, torch.Tensor]:
+    """Test features of a run per split (float32 CPU ``[N, D]``), through the run's feature cache.
 
+    The extraction follows the preset (input size, flip TTA, autocast, channels-last); the cache
+    (``<run>/features/``, :mod:`reidlab.engine.feature_cache`) is keyed by the checkpoint's and the
+    model's content, the records and those settings, so a stale cache is never used.
+    ``use_cache=False`` neither reads nor writes it.
+    """
     p = run.preset
-    key = {"checkpoint": _ckpt_key(run), "data": str(ds.root), "flip": p.test_flip,
-           "size": list(p.input_size)}
-    cache_file = run.path / "features.pt"
-    cached: dict = {}
-    if use_cache and cache_file.is_file() and key["checkpoint"] != "in-memory":
-        try:
-            blob = torch.load(cache_file, map_location="cpu", weights_only=True)
-            if blob.get("key") == key:
-                cached = dict(blob["features"])
-        except Exception:  # a stale or torn cache is simply recomputed
-            cached = {}
-    changed = False
+    dev = torch.device(device) if device is not None else run.device
+    ckpt = run.path / f"{run.checkpoint}.pt" if run.checkpoint else None
+    weights = state_sha256(run.model) if use_cache else None
+    out = {}
     for split in splits:
-        recs = getattr(ds, split)
-        if split in cached and cached[split].shape[0] == len(recs):
-            continue
-        cached[split] = extract_features(run.model, recs, size=p.input_size, batch_size=p.eval_batch_size,
-                                         flip=p.test_flip, device=device, progress=progress, amp=p.amp,
-                                         channels_last=p.channels_last)
-        changed = True
-    if changed and use_cache and key["checkpoint"] != "in-memory":
-        ckpt_io.atomic_save({"key": key, "features": cached}, cache_file)
-    return cached
+        recs = getattr(dataset, split, None)
+        if recs is None:
+            raise ConfigError(f"the dataset {getattr(dataset, 'root', '')} has no {split} split")
+        out[split] = cached_features(run.model, recs, folder=run.path / "features" if use_cache else None,
+                                     split=split, size=p.input_size, flip=p.test_flip, amp=p.amp,
+                                     channels_last=p.channels_last, batch_size=int(batch_size or p.eval_batch_size),
+                                     device=dev, checkpoint=ckpt, progress=progress, model_sha256=weights)
+    return out
 
 
-def _row(dist, q, g) -> dict:
-    rank_metrics = eval_api('rank_metrics')
+class RunEvaluation(Evaluation):
+    """An :class:`~reidlab.eval.Evaluation` of a run's test features, knowing its ``run`` and
+    ``dataset`` (for galleries, Grad-CAM, model cards)."""
 
-    r = rank_metrics(dist, [x.pid for x in q], [x.pid for x in g], [x.camid for x in q], [x.camid for x in g]).as_dict()
-    return {k: float(r[k]) for k in RESULT_COLUMNS}
+    run: Run
+    dataset: Any
+
+    @property
+    def model(self) -> nn.Module:
+        return self.run.model
+
+    @property
+    def preset(self) -> Preset:
+        return self.run.preset
+
+
+def run_evaluation(
+    run: Union[Run, PathLike],
+    *,
+    data: Any = None,
+    multi_query: bool = False,
+    st: Optional[bool] = None,
+    st_options: Optional[Mapping[str, Any]] = None,
+    device: Union[str, torch.device, None] = None,
+    batch_size: Optional[int] = None,
+    progress: bool = False,
+    use_cache: bool = True,
+    ap: str = "standard",
+    rerank_params: Optional[Mapping[str, Any]] = None,
+    qe_params: Optional[Mapping[str, Any]] = None,
+) -> RunEvaluation:
+    """The :class:`~reidlab.eval.Evaluation` of a run on its dataset's query / gallery split.
+
+    The one door for notebooks, ``reidlab eval``, :func:`evaluate_run` and the report.
+
+    Args:
+        run: a :class:`Run` or a run folder (loaded with :func:`load_run`).
+        data: dataset folder or an already loaded dataset (default: the folder in the run's config).
+        multi_query: also extract the multi-query split (Market ``gt_bbox``); ConfigError if absent.
+        st: fit the spatial-temporal model on the train split: ``None`` (default) when the records
+            have frames, ``True`` always (ConfigError without frames), ``False`` never.
+        st_options: passed to :meth:`STModel.fit` (``bin_size``, ``sigma``, ``truncate``).
+        device: where features are extracted and distances computed (default: the model's device).
+        batch_size: extraction batch (default: the preset's ``eval_batch_size``).
+        use_cache: read / write the run's feature cache.
+        ap, rerank_params, qe_params: as :class:`~reidlab.eval.Evaluation`; the metric is the preset's.
+    """
+    if not isinstance(run, Run):
+        run = load_run(run, device=device or "cpu")
+    ds = _dataset(run, data)
+    splits = ["query", "gallery"]
+    if multi_query:
+        if not getattr(ds, "multi_query", None):
+            raise ConfigError(f"multi-query needs the dataset's multi-query split (Market's gt_bbox/); "
+                              f"{getattr(ds, 'root', 'the dataset')} has none")
+        splits.append("multi_query")
+    feats = run_features(run, ds, splits, device=device, batch_size=batch_size, progress=progress, use_cache=use_cache)
+    st_model = None
+    has_frames = all(r.frame is not None for r in list(ds.train) + list(ds.query) + list(ds.gallery))
+    if st or (st is None and has_frames and len(ds.train)):
+        if not has_frames:
+            raise ConfigError(f"st=True needs frame numbers but {getattr(ds, 'root', 'the dataset')} has images without "
+                              "them (spatial-temporal needs Market/Duke-style names)")
+        st_model = STModel.from_records(ds.train, **dict(st_options or {}))
+    ev = RunEvaluation(feats["query"], feats["gallery"], ds.query, ds.gallery,
+                       multi_query_features=feats.get("multi_query"),
+                       multi_query=ds.multi_query if "multi_query" in feats else None,
+                       st_model=st_model, metric=run.preset.metric, ap=ap, rerank_params=rerank_params,
+                       qe_params=qe_params, device=device)
+    ev.run, ev.dataset = run, ds
+    return ev
+
+
+def settings_from_flags(rerank: bool = False, st: bool = False, qe: bool = False,
+                        multi_query: bool = False) -> list[str]:
+    """The settings the ``evaluate_run`` / ``reidlab eval`` flags select, in table order:
+    ``single-query`` always; ``rerank``; ``st`` (+ ``st+rerank`` with ``rerank``); ``qe``;
+    ``multi-query`` (+ ``multi-query+rerank`` with ``rerank``)."""
+    want = {"single-query", *(["rerank"] if rerank else []), *(["st"] if st else []),
+            *(["st+rerank"] if st and rerank else []), *(["qe"] if qe else []),
+            *(["multi-query"] if multi_query else []), *(["multi-query+rerank"] if multi_query and rerank else [])}
+    return [s for s in SETTINGS if s in want]
 
 
 def evaluate_run(
     run: Union[Run, PathLike],
+    settings: Optional[Union[str, Sequence[str]]] = None,
+    *,
     rerank: bool = False,
     st: bool = False,
     qe: bool = False,
     multi_query: bool = False,
-    data: Optional[PathLike] = None,
+    data: Any = None,
     device: Union[str, torch.device, None] = None,
     progress: bool = False,
     use_cache: bool = True,
 ):
-    """Evaluate a run on its dataset's query/gallery split, one row per protocol variant.
+    """Evaluate a run on its dataset's query / gallery split: ``run_evaluation(run, ...).table(settings)``.
 
     Args:
-        run: a :class:`Run` or a run folder (loaded with :func:`load_run`).
-        rerank: add k-reciprocal re-ranked rows (``rerank``; with ``st``: ``st+rerank``;
-            with ``multi_query``: ``multi-query+rerank``).
-        st: add the spatial-temporal row (needs frame numbers; ST model fitted on the train split).
-        qe: add the average-query-expansion row.
-        multi_query: add the multi-query row (needs the dataset's ``gt_bbox`` / multi-query split).
-        data: dataset folder (default: the one in the run's config).
-        device: where features are extracted (default: the model's device).
-        progress: show extraction progress bars.
-        use_cache: read / write ``features.pt`` in the run folder.
+        run: a :class:`Run` or a run folder.
+        settings: setting names (:data:`reidlab.eval.SETTINGS`, any ``+``-combination such as
+            ``"qe+rerank"``); default: chosen by the flags.
+        rerank, st, qe, multi_query: flags adding settings (:func:`settings_from_flags`); with
+            ``settings`` given they add to it.
+        data: dataset folder or loaded dataset (default: the run's). device: extraction device.
+        progress: extraction progress bars. use_cache: use the run's feature cache.
 
     Returns:
-        pandas DataFrame indexed by ``variant`` with columns rank1, rank5, rank10, mAP, mINP
-        (fractions in [0, 1]).
+        pandas DataFrame indexed by ``setting`` with ``rank1, rank5, rank10, mAP, mINP`` (fractions in
+        [0, 1], standard AP, the junk rule) and the ``queries`` / ``skipped`` counts.
     """
-    import pandas as pd
+    names = [] if settings is None else ([settings] if isinstance(settings, str) else list(settings))
+    if settings is None or rerank or st or qe or multi_query:
+        names += [s for s in settings_from_flags(rerank, st, qe, multi_query) if s not in names]
+    names = [parse_setting(s) for s in names]
+    tokens = set().union(*(setting_tokens(s) for s in names))
+    ev = run_evaluation(run, data=data, multi_query="multi-query" in tokens, st=True if "st" in tokens else None,
+                        device=device, progress=progress, use_cache=use_cache)
+    return ev.table(names)
 
-    from reidlab.data import load_dataset
-    pairwise_distance = eval_api('pairwise_distance')
 
-    if not isinstance(run, Run):
-        run = load_run(run, device=device or "cpu")
-    p = run.preset
-    root = Path(data if data is not None else run.config["data"])
-    if not root.is_dir():
-        raise DatasetError(f"dataset folder {root} of run {run.path} not found; pass data=<folder> "
-                           "(CLI: --data) or regenerate it with `reidlab synth`")
-    ds = load_dataset(run.config.get("dataset") or "auto", root, keypoints="auto")
-    dev = torch.device(device) if device is not None else run.device
-    splits = ["query", "gallery"]
-    if multi_query:
-        if not ds.multi_query:
-            raise ConfigError(f"multi_query=True but {root} has no multi-query split (Market's gt_bbox/)")
-        splits.append("multi_query")
-    feats = _features(run, ds, splits, dev, progress, use_cache)
-    qf, gf = feats["query"], feats["gallery"]
-    q, g = ds.query, ds.gallery
-    rows: dict[str, dict] = {}
-    d_qg = pairwise_distance(qf, gf, metric=p.metric)
-    rows["single-query"] = _row(d_qg, q, g)
-    if rerank or st:
-        k_reciprocal_rerank = eval_api('k_reciprocal_rerank')
-    if rerank:
-        d_qq = pairwise_distance(qf, qf, metric=p.metric)
-        d_gg = pairwise_distance(gf, gf, metric=p.metric)
-        rows["rerank"] = _row(k_reciprocal_rerank(d_qg, d_qq, d_gg, k1=RERANK_K1, k2=RERANK_K2,
-                                                  lambda_value=RERANK_LAMBDA), q, g)
-    if st:
-        STModel = eval_api('STModel')
-        joint_score = eval_api('joint_score')
+def eval_api(name: str):
+    """Deprecated: import from :mod:`reidlab.eval` directly. Kept only for ``engine.trainer``
+    until it imports ``pairwise_distance`` / ``rank_metrics`` itself."""
+    import reidlab.eval as E
 
-        if any(r.frame is None for r in list(ds.train) + list(q) + list(g)):
-            raise ConfigError(f"st=True needs frame numbers but {root} has images without them "
-                              "(spatial-temporal needs Market/Duke-style names)")
-        stm = STModel.fit([r.pid for r in ds.train], [r.camid for r in ds.train], [r.frame for r in ds.train])
-
-        def score(a, fa, b, fb):
-            an = torch.nn.functional.normalize(fa.float(), dim=1)
-            bn = torch.nn.functional.normalize(fb.float(), dim=1)
-            p_st = stm.probability([r.camid for r in a], [r.frame for r in a], [r.camid for r in b], [r.frame for r in b])
-            return torch.as_tensor(joint_score(an @ bn.T, p_st), dtype=torch.float32)
-
-        s_qg = score(q, qf, g, gf)
-        rows["st"] = _row(-s_qg, q, g)
-        if rerank:
-            s_qq = score(q, qf, q, qf)
-            s_gg = score(g, gf, g, gf)
-            st_dist = eval_api("st_rerank_distance")   # 2 - 2 * score
-            rows["st+rerank"] = _row(k_reciprocal_rerank(st_dist(s_qg), st_dist(s_qq), st_dist(s_gg), k1=RERANK_K1,
-                                                         k2=RERANK_K2, lambda_value=RERANK_LAMBDA), q, g)
-    if qe:
-        average_query_expansion = eval_api('average_query_expansion')
-
-        qf2, gf2 = average_query_expansion(qf, gf)
-        rows["qe"] = _row(pairwise_distance(qf2, gf2, metric="cosine"), q, g)   # unit vectors
-    if multi_query:
-        multi_query_features = eval_api('multi_query_features')
-
-        mq = ds.multi_query
-        mqf = multi_query_features(qf, [r.pid for r in q], [r.camid for r in q], feats["multi_query"],
-                                   [r.pid for r in mq], [r.camid for r in mq])
-        d_mq = pairwise_distance(mqf, gf, metric=p.metric)
-        rows["multi-query"] = _row(d_mq, q, g)
-        if rerank:
-            k_reciprocal_rerank = eval_api('k_reciprocal_rerank')
-
-            rows["multi-query+rerank"] = _row(k_reciprocal_rerank(
-                d_mq, pairwise_distance(mqf, mqf, metric=p.metric), pairwise_distance(gf, gf, metric=p.metric),
-                k1=RERANK_K1, k2=RERANK_K2, lambda_value=RERANK_LAMBDA), q, g)
-    df = pd.DataFrame.from_dict(rows, orient="index", columns=list(RESULT_COLUMNS))
-    df.index.name = "variant"
-    return df
+    if not hasattr(E, name):
+        raise ConfigError(f"reidlab.eval.{name} does not exist")
+    return getattr(E, name)

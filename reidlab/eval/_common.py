@@ -21,11 +21,16 @@ def as_tensor(x: ArrayLike, name: str, device: Optional[torch.device] = None,
     if isinstance(x, torch.Tensor):
         t = x
     elif isinstance(x, np.ndarray):
+        if x.dtype.kind not in "biuf":
+            raise ConfigError(_non_numeric(name, x))
         if x.dtype == np.float16:
             x = x.astype(np.float32)
         t = torch.from_numpy(np.ascontiguousarray(x))
     else:
-        t = torch.as_tensor(np.asarray(x))
+        arr = np.asarray(x)
+        if arr.dtype.kind not in "biuf":
+            raise ConfigError(_non_numeric(name, arr))
+        t = torch.from_numpy(np.ascontiguousarray(arr))
     if ndim is not None and t.dim() != ndim:
         raise ConfigError(
             f"{name}: expected a {ndim}-d array, got shape {tuple(t.shape)}; pass "
@@ -48,14 +53,40 @@ def as_labels(x: ArrayLike, name: str, n: int, device: torch.device) -> torch.Te
     return t.to(device=device, dtype=torch.int64)
 
 
-def float_features(x: ArrayLike, name: str, device: Optional[torch.device] = None) -> torch.Tensor:
-    """A [n, d] floating-point feature matrix (half precision is up-cast to float32)."""
+def float_features(x: ArrayLike, name: str, device: Optional[torch.device] = None,
+                   check_finite: bool = True) -> torch.Tensor:
+    """A [n, d] floating-point feature matrix (half precision is up-cast to float32).
+
+    Raises ConfigError (one line, naming ``name`` and the number of bad rows) if any entry is
+    NaN or infinite, unless ``check_finite=False``.
+    """
     t = as_tensor(x, name, device=device, ndim=2)
     if not t.is_floating_point():
         t = t.float()
     if t.dtype in (torch.float16, torch.bfloat16):
         t = t.float()
+    if check_finite:
+        check_finite_rows(t, name)
     return t
+
+
+def check_finite_rows(t: torch.Tensor, name: str) -> None:
+    """One-line ConfigError if rows of the [n, d] float tensor ``t`` hold NaN or inf."""
+    if t.numel() == 0 or bool(torch.isfinite(t.sum())):  # a finite sum implies finite entries
+        return
+    bad = ~torch.isfinite(t).all(1) if t.dim() == 2 else ~torch.isfinite(t)
+    rows = torch.nonzero(bad).flatten()
+    if rows.numel() == 0:
+        return
+    raise ConfigError(f"{name}: {rows.numel()} of {t.shape[0]} rows contain NaN or inf values (first: row "
+                      f"{int(rows[0])}); re-extract the features (e.g. without fp16 autocast) or drop those images")
+
+
+def _non_numeric(name: str, arr: np.ndarray) -> str:
+    sample = arr.reshape(-1)[:1].tolist()
+    what = f"dtype {arr.dtype}" + (f", e.g. {sample[0]!r}" if sample else "")
+    return (f"{name}: expected numbers (integer ids / float values), got {what}; convert string ids to "
+            "integers first (e.g. with pandas.factorize) and keep ids within 64-bit integers")
 
 
 def check_choice(value: str, name: str, choices: tuple[str, ...]) -> str:

@@ -1,5 +1,10 @@
-"""An evaluator object in the fast-reid spirit (``reset`` / ``process`` / ``evaluate``) over the
-functional kernels, plus :func:`evaluate_features`: distances and metrics fused chunk by chunk."""
+"""Two thin doors onto the one evaluation path (:mod:`reidlab.eval.protocol`):
+
+- :class:`Evaluator`, the fast-reid-style ``reset`` / ``process`` / ``evaluate`` collector, which
+  builds an :class:`~reidlab.eval.Evaluation` and evaluates one setting;
+- :func:`evaluate_features`, ``rank_metrics(pairwise_distance(...))`` fused chunk by chunk for
+  galleries whose full distance matrix does not fit in memory (the same metric kernel).
+"""
 
 from __future__ import annotations
 
@@ -10,11 +15,10 @@ import torch
 
 from reidlab.errors import ConfigError
 from reidlab.eval._common import ArrayLike, as_labels, as_tensor, check_choice, float_features
-from reidlab.eval.distance import METRICS, iter_distance_blocks, pairwise_distance
-from reidlab.eval.metrics import AP_KINDS, RankResult, _chunk_metrics, _finish, _GalleryIndex, rank_metrics
-from reidlab.eval.qe import average_query_expansion
-from reidlab.eval.rerank import k_reciprocal_rerank, rerank_from_features
-from reidlab.eval.st import STModel, joint_score, st_rerank_distance
+from reidlab.eval.distance import METRICS, iter_distance_blocks
+from reidlab.eval.metrics import AP_KINDS, RankResult, _chunk_metrics, _finish, _GalleryIndex
+from reidlab.eval.protocol import Evaluation, parse_setting
+from reidlab.eval.st import STModel
 
 
 def evaluate_features(qf: ArrayLike, gf: ArrayLike, q_pids: ArrayLike, g_pids: ArrayLike, q_camids: ArrayLike,
@@ -22,16 +26,16 @@ def evaluate_features(qf: ArrayLike, gf: ArrayLike, q_pids: ArrayLike, g_pids: A
                       chunk_size: int = 1024) -> RankResult:
     """``rank_metrics(pairwise_distance(qf, gf, metric), ...)`` without holding the full distance matrix.
 
-    Distances of ``chunk_size`` queries are computed (float32) and ranked at once, so memory is
+    Distances of ``chunk_size`` queries are computed (in the features' precision) and ranked at once, so memory is
     O(chunk_size x ng). Same conventions as :func:`pairwise_distance` and :func:`rank_metrics`
     (``cmc_mode="all"``).
     """
     check_choice(metric, "metric", METRICS)
     check_choice(ap, "ap", AP_KINDS)
-    q = float_features(qf, "qf")
+    q = float_features(qf, "query features")
     dev = q.device
     nq = q.shape[0]
-    ng = float_features(gf, "gf").shape[0]
+    ng = float_features(gf, "gallery features").shape[0]
     qp, qc = as_labels(q_pids, "q_pids", nq, dev), as_labels(q_camids, "q_camids", nq, dev)
     gidx = _GalleryIndex(as_labels(g_pids, "g_pids", ng, dev), as_labels(g_camids, "g_camids", ng, dev))
     all_ap, all_inp = np.full(nq, np.nan), np.full(nq, np.nan)
@@ -42,28 +46,36 @@ def evaluate_features(qf: ArrayLike, gf: ArrayLike, q_pids: ArrayLike, g_pids: A
 
 
 class Evaluator:
-    """Collects features batch by batch, then ranks the query split against the gallery split.
+    """Collects features batch by batch (fast-reid's ``reset`` / ``process`` / ``evaluate``), then
+    evaluates one setting through :class:`reidlab.eval.Evaluation` (the one evaluation path).
 
     Example::
 
         ev = Evaluator(metric="cosine", rerank=True)
         for feats, pids, camids, frames, is_query in batches:
             ev.process(feats, pids, camids, is_query=is_query, frames=frames)
-        result = ev.evaluate()           # RankResult
+        result = ev.evaluate()           # RankResult of the setting "rerank"
 
-    Options: ``qe`` (alpha-QE, top-5, alpha 3, before everything else), ``st`` (a fitted
-    :class:`STModel`: the distance becomes ``2 - 2 * joint_score(cosine similarity, p_st)``; needs
-    frames), ``rerank`` (k-reciprocal, k1=20, k2=6, lambda=0.3, on the current distance).
+    Options map to the setting tokens: ``qe`` -> ``qe``, ``st`` (a fitted :class:`STModel`; needs
+    frames) -> ``st``, ``rerank`` -> ``rerank``; ``rerank_params`` / ``qe_params`` override
+    :data:`RERANK_DEFAULTS` / :data:`QE_DEFAULTS`.
     """
 
     def __init__(self, metric: str = "euclidean", rerank: bool = False, st: Optional[STModel] = None,
                  qe: bool = False, ap: str = "standard", max_rank: int = 50,
                  rerank_params: Optional[dict] = None, qe_params: Optional[dict] = None):
         self.metric = check_choice(metric, "metric", METRICS)
-        self.rerank, self.st, self.qe, self.ap, self.max_rank = bool(rerank), st, bool(qe), ap, int(max_rank)
-        self.rerank_params = {"k1": 20, "k2": 6, "lambda_value": 0.3, **(rerank_params or {})}
-        self.qe_params = {"top_k": 5, "alpha": 3.0, **(qe_params or {})}
+        self.ap = check_choice(ap, "ap", AP_KINDS)
+        self.rerank, self.st, self.qe, self.max_rank = bool(rerank), st, bool(qe), int(max_rank)
+        self.rerank_params = dict(rerank_params or {})
+        self.qe_params = dict(qe_params or {})
         self.reset()
+
+    @property
+    def setting(self) -> str:
+        """The setting name these options evaluate (e.g. ``"st+rerank"``)."""
+        return parse_setting("+".join(t for t, on in (("qe", self.qe), ("st", self.st is not None),
+                                                       ("rerank", self.rerank)) if on) or "single-query")
 
     def reset(self) -> None:
         """Forget every processed batch."""
@@ -90,32 +102,20 @@ class Evaluator:
         cols = list(zip(*self._buf[flag]))
         return [torch.cat(x) for x in cols]
 
-    def distance(self) -> torch.Tensor:
-        """The final query x gallery distance after the configured QE / ST / re-ranking."""
-        qf, _, qc, qfr = self._split(True)
-        gf, _, gc, gfr = self._split(False)
-        metric = self.metric
-        if self.qe:
-            qf, gf = average_query_expansion(qf, gf, metric=metric, **self.qe_params)
-        if self.st is not None:
-            if bool((qfr < 0).any()) or bool((gfr < 0).any()):
-                raise ConfigError("Evaluator(st=...): frames missing; pass frames= to process() for every batch")
-            dist = self._st_distance(qf, qc, qfr, gf, gc, gfr)
-            if self.rerank:  # k-reciprocal re-ranking on 2 - 2 * joint score (symmetric blocks)
-                qq = self._st_distance(qf, qc, qfr, qf, qc, qfr)
-                gg = self._st_distance(gf, gc, gfr, gf, gc, gfr)
-                dist = k_reciprocal_rerank(dist, (qq + qq.t()) / 2, (gg + gg.t()) / 2, **self.rerank_params)
-            return dist
-        if self.rerank:
-            return rerank_from_features(qf, gf, metric=metric, **self.rerank_params)
-        return pairwise_distance(qf, gf, metric=metric)
+    def evaluation(self) -> Evaluation:
+        """The :class:`Evaluation` of everything processed so far."""
+        qf, qp, qc, qfr = self._split(True)
+        gf, gp, gc, gfr = self._split(False)
+        if self.st is not None and (bool((qfr < 0).any()) or bool((gfr < 0).any())):
+            raise ConfigError("Evaluator(st=...): frames missing; pass frames= to process() for every batch")
+        return Evaluation(qf, gf, {"pid": qp, "camid": qc, "frame": qfr}, {"pid": gp, "camid": gc, "frame": gfr},
+                          st_model=self.st, metric=self.metric, ap=self.ap, max_rank=self.max_rank,
+                          rerank_params=self.rerank_params, qe_params=self.qe_params)
 
-    def _st_distance(self, af, ac, afr, bf, bc, bfr) -> torch.Tensor:
-        sim = 1.0 - pairwise_distance(af, bf, metric="cosine")
-        return st_rerank_distance(self.st.score(sim, ac, afr, bc, bfr))
+    def distance(self) -> torch.Tensor:
+        """The final query x gallery distance of the configured setting."""
+        return self.evaluation().distance(self.setting)
 
     def evaluate(self) -> RankResult:
         """Rank every processed query against the gallery; returns :class:`RankResult`."""
-        _, qp, qc, _ = self._split(True)
-        _, gp, gc, _ = self._split(False)
-        return rank_metrics(self.distance(), qp, gp, qc, gc, max_rank=self.max_rank, ap=self.ap)
+        return self.evaluation().result(self.setting)

@@ -1,6 +1,8 @@
 """Ranking metrics for re-ID: CMC, mAP (two named AP definitions) and mINP.
 
-Protocol (the field's convention, as in Market-1501 / DukeMTMC-reID / MSMT17 / CUHK03-NP):
+Protocol (the field's convention, as in Market-1501 / DukeMTMC-reID / MSMT17 / CUHK03-NP; the junk
+rule is defined once, by :func:`valid_gallery_mask`, and the vectorised kernel below is tested equal
+to a per-query ranking that uses it):
 
 - For a query with identity ``p`` seen by camera ``c``, gallery items with identity ``p`` AND
   camera ``c`` are *junk*: removed from that query's ranking (neither hit nor miss).
@@ -35,7 +37,6 @@ the result is identical to the stable-argsort definition above.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -94,6 +95,36 @@ class RankResult:
         row = "".join(f"{100 * d[k]:>7.2f} " for k in ("rank1", "rank5", "rank10", "mAP", "mINP"))
         return (f"{head}\n{row}  {self.num_valid} valid, {self.num_skipped} skipped"
                 f"  (AP: {self.ap_kind}, CMC: {self.cmc_mode})")
+
+
+def valid_gallery_mask(q_pid: ArrayLike, q_cam: ArrayLike, g_pids: ArrayLike, g_cams: ArrayLike) -> ArrayLike:
+    """The junk rule, the one definition: which gallery items take part in a query's ranking.
+
+    A gallery item is **removed** (junk) for a query when it has the query's identity AND the
+    query's camera, or when its identity is ``-1``; identity ``0`` (Market's distractors) stays
+    as an ordinary negative. Everything that ranks or draws a ranking uses this function (or, in
+    :func:`rank_metrics`' vectorised kernel, the same rule tested equal to it).
+
+    Args:
+        q_pid, q_cam: one query's identity and camera (scalars), or ``[nq]`` vectors.
+        g_pids, g_cams: ``[ng]`` gallery identities and cameras.
+
+    Returns:
+        bool mask ``[ng]`` (scalar query) or ``[nq, ng]`` (vector of queries), True = kept; a torch
+        tensor if ``g_pids`` is one, else a numpy array.
+    """
+    if isinstance(g_pids, torch.Tensor):
+        gp, gc = g_pids, torch.as_tensor(g_cams, device=g_pids.device)
+        qp = torch.as_tensor(q_pid, device=gp.device)
+        qc = torch.as_tensor(q_cam, device=gp.device)
+        if qp.dim() == 1:
+            qp, qc = qp.unsqueeze(1), qc.unsqueeze(1)
+    else:
+        gp, gc = np.asarray(g_pids), np.asarray(g_cams)
+        qp, qc = np.asarray(q_pid), np.asarray(q_cam)
+        if qp.ndim == 1:
+            qp, qc = qp[:, None], qc[:, None]
+    return ~((gp == qp) & (gc == qc)) & (gp != -1)
 
 
 def _ordered_bits(v: torch.Tensor) -> torch.Tensor:
@@ -196,7 +227,7 @@ def _single_shot_first_hit(D: torch.Tensor, q_pids: torch.Tensor, q_cams: torch.
     cmc = torch.zeros((nq, max_rank), dtype=torch.float64)
     for i in range(nq):
         qp, qc = q_pids[i], q_cams[i]
-        keep = (g_pids != -1) & ~((g_pids == qp) & (g_cams == qc))
+        keep = valid_gallery_mask(qp, qc, g_pids, g_cams)
         if qp == -1 or not bool(((g_pids == qp) & keep).any()):
             continue
         d, gp = D[i][keep].cpu(), g_pids[keep].cpu()

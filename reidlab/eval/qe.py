@@ -11,10 +11,14 @@ the first neighbour and is not counted twice.
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import torch
 
 from reidlab.errors import ConfigError
 from reidlab.eval._common import ArrayLike, check_choice, float_features
+from reidlab.eval.defaults import QE_DEFAULTS
 from reidlab.eval.distance import METRICS, iter_distance_blocks
 
 
@@ -34,8 +38,8 @@ def _expand(x: torch.Tensor, db: torch.Tensor, xr: torch.Tensor, dbr: torch.Tens
     return out
 
 
-def average_query_expansion(qf: ArrayLike, gf: ArrayLike, top_k: int = 5, alpha: float = 3.0,
-                            metric: str = "cosine", expand_gallery: bool = False,
+def average_query_expansion(qf: ArrayLike, gf: ArrayLike, top_k: int = QE_DEFAULTS["top_k"],
+                            alpha: float = QE_DEFAULTS["alpha"], metric: str = "cosine", expand_gallery: bool = False,
                             chunk_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
     """alpha-QE. Returns ``(new_qf, new_gf)``, both L2-normalised float tensors on ``qf``'s device.
 
@@ -50,10 +54,14 @@ def average_query_expansion(qf: ArrayLike, gf: ArrayLike, top_k: int = 5, alpha:
     Rank with the cosine metric (or squared euclidean: equivalent on unit vectors) afterwards.
     """
     check_choice(metric, "metric", METRICS)
-    if top_k < 0 or alpha < 0:
-        raise ConfigError(f"average_query_expansion: top_k={top_k} and alpha={alpha} must be >= 0 (paper: 5 and 3)")
-    q = float_features(qf, "qf")
-    g = float_features(gf, "gf", device=q.device)
+    if isinstance(top_k, bool) or not isinstance(top_k, numbers.Real) or not math.isfinite(top_k) \
+            or top_k != int(top_k) or top_k < 0 or not isinstance(alpha, numbers.Real) or not alpha >= 0 \
+            or not math.isfinite(alpha):
+        raise ConfigError(f"average_query_expansion: top_k={top_k!r} must be an integer >= 0 and alpha={alpha!r} "
+                          f"a finite number >= 0 (defaults: {QE_DEFAULTS['top_k']} and {QE_DEFAULTS['alpha']})")
+    top_k = int(top_k)
+    q = float_features(qf, "query features")
+    g = float_features(gf, "gallery features", device=q.device)
     if q.shape[1] != g.shape[1]:
         raise ConfigError(f"average_query_expansion: qf dim {q.shape[1]} != gf dim {g.shape[1]}; use features of the same model")
     qn = torch.nn.functional.normalize(q, dim=1)

@@ -35,14 +35,19 @@ real features) may be ordered differently from numpy's argsort.
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+import math
+import numbers
+from typing import Optional
 
 import numpy as np
 import torch
 
 from reidlab.errors import ConfigError
 from reidlab.eval._common import ArrayLike, as_tensor, check_choice, float_features
+from reidlab.eval.defaults import RERANK_DEFAULTS
 from reidlab.eval.distance import METRICS, _block, _prepare
+
+_K1, _K2, _LAMBDA = RERANK_DEFAULTS["k1"], RERANK_DEFAULTS["k2"], RERANK_DEFAULTS["lambda_value"]
 
 
 class _MatrixSource:
@@ -113,7 +118,7 @@ class _FeatureSource:
         self.n = self.nq + self.ng
         self.device = qf.device
         f = torch.cat([qf, gf.to(qf.device)], 0).float()
-        self.f, _, self.norm, _ = _prepare(f, f[:1], metric)
+        self.f, _, self.norm, _ = _prepare(f, f[:0], metric)  # euclidean: centred on the mean
         self.metric = metric
 
     def nearest(self, s: int, e: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -147,10 +152,29 @@ def _row_unique(vals: torch.Tensor, mask: torch.Tensor, sentinel: int) -> tuple[
     return r, v[r, c]
 
 
+def check_rerank_params(k1, k2, lambda_value, chunk_size=1) -> tuple[int, int, float, int]:
+    """Validate the re-ranking parameters; returns them as ``(int, int, float, int)``.
+
+    ``k1``, ``k2`` and ``chunk_size`` must be integers >= 1 (integral floats such as ``20.0`` are
+    accepted); ``lambda_value`` a number in [0, 1]. Raises a one-line ConfigError otherwise.
+    """
+    def _int(v, name):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) \
+                or not math.isfinite(float(v)) or float(v) != int(v) or int(v) < 1:
+            raise ConfigError(f"k_reciprocal_rerank: {name}={v!r} must be an integer >= 1 "
+                              f"(defaults: k1={_K1}, k2={_K2})")
+        return int(v)
+
+    k1, k2, chunk_size = _int(k1, "k1"), _int(k2, "k2"), _int(chunk_size, "chunk_size")
+    if isinstance(lambda_value, bool) or not isinstance(lambda_value, numbers.Real) \
+            or not 0.0 <= float(lambda_value) <= 1.0:  # NaN fails both comparisons
+        raise ConfigError(f"k_reciprocal_rerank: lambda_value={lambda_value!r} must be a number in [0, 1] "
+                          f"(weight of the original distance; default {_LAMBDA})")
+    return k1, k2, float(lambda_value), chunk_size
+
+
 def _rerank_core(src, k1: int, k2: int, lambda_value: float, chunk_size: int) -> torch.Tensor:
     n, nq, ng, dev = src.n, src.nq, src.ng, src.device
-    if k1 < 1 or k2 < 1:
-        raise ConfigError(f"k_reciprocal_rerank: k1={k1} and k2={k2} must be >= 1 (paper: k1=20, k2=6)")
     kk = min(n, max(k1 + 1, k2))
     K = min(n, k1 + 1)
     kh = min(n, int(round(k1 / 2.0)) + 1)  # round half to even, like numpy.around
@@ -271,8 +295,8 @@ def _same_kind(result: torch.Tensor, like) -> ArrayLike:
     return result.cpu().numpy() if isinstance(like, np.ndarray) else result
 
 
-def k_reciprocal_rerank(q_g: ArrayLike, q_q: ArrayLike, g_g: ArrayLike, k1: int = 20, k2: int = 6,
-                        lambda_value: float = 0.3, chunk_size: int = 2048) -> ArrayLike:
+def k_reciprocal_rerank(q_g: ArrayLike, q_q: ArrayLike, g_g: ArrayLike, k1: int = _K1, k2: int = _K2,
+                        lambda_value: float = _LAMBDA, chunk_size: int = 2048) -> ArrayLike:
     """k-reciprocal re-ranked query x gallery distance (Zhong et al., CVPR 2017).
 
     Args:
@@ -282,7 +306,8 @@ def k_reciprocal_rerank(q_g: ArrayLike, q_q: ArrayLike, g_g: ArrayLike, k1: int 
             distance). It is used as is, never squared (unlike torchreid's ``re_ranking``, which
             squares its input: ``k_reciprocal_rerank(d) == torchreid re_ranking(sqrt(d))``).
             ``q_q`` and ``g_g`` must be symmetric.
-        k1, k2, lambda_value: the paper's parameters (20, 6, 0.3).
+        k1, k2, lambda_value: the paper's parameters (default :data:`RERANK_DEFAULTS`: 20, 6, 0.3);
+            ``k1``, ``k2`` integers >= 1, ``lambda_value`` in [0, 1] (else ConfigError).
         chunk_size: rows of the all x all distance handled at once (bounds temporary memory).
 
     Returns:
@@ -290,6 +315,7 @@ def k_reciprocal_rerank(q_g: ArrayLike, q_q: ArrayLike, g_g: ArrayLike, k1: int 
         ``q_g``'s device. Values are ``(1-lambda) * jaccard + lambda * d / rowmax`` (in [0, 1] for
         non-negative input).
     """
+    k1, k2, lambda_value, chunk_size = check_rerank_params(k1, k2, lambda_value, chunk_size)
     a = as_tensor(q_g, "q_g", ndim=2)
     dev = a.device
     b = as_tensor(q_q, "q_q", ndim=2, device=dev)
@@ -298,12 +324,16 @@ def k_reciprocal_rerank(q_g: ArrayLike, q_q: ArrayLike, g_g: ArrayLike, k1: int 
     if b.shape != (nq, nq) or c.shape != (ng, ng):
         raise ConfigError(f"k_reciprocal_rerank: shapes q_g {tuple(a.shape)}, q_q {tuple(b.shape)}, g_g {tuple(c.shape)} "
                           f"do not fit; expected q_q [{nq}, {nq}] and g_g [{ng}, {ng}]")
-    out = _rerank_core(_MatrixSource(a, b, c), int(k1), int(k2), float(lambda_value), int(chunk_size))
+    for t, name in ((a, "q_g"), (b, "q_q"), (c, "g_g")):
+        if t.is_floating_point() and t.numel() and not bool(torch.isfinite(t.sum())):
+            raise ConfigError(f"k_reciprocal_rerank: {name} holds {int((~torch.isfinite(t)).sum())} NaN/inf "
+                              "distances; check the features before re-ranking")
+    out = _rerank_core(_MatrixSource(a, b, c), k1, k2, lambda_value, chunk_size)
     return _same_kind(out, q_g)
 
 
-def rerank_from_features(qf: ArrayLike, gf: ArrayLike, metric: str = "euclidean", k1: int = 20, k2: int = 6,
-                         lambda_value: float = 0.3, chunk_size: int = 1024) -> ArrayLike:
+def rerank_from_features(qf: ArrayLike, gf: ArrayLike, metric: str = "euclidean", k1: int = _K1, k2: int = _K2,
+                         lambda_value: float = _LAMBDA, chunk_size: int = 1024) -> ArrayLike:
     """k-reciprocal re-ranking straight from features, without any all x all matrix.
 
     The distance is ``pairwise_distance(., ., metric)`` (squared euclidean or cosine), computed in
@@ -317,9 +347,10 @@ def rerank_from_features(qf: ArrayLike, gf: ArrayLike, metric: str = "euclidean"
         ``[nq, ng]`` float32 (numpy if ``qf`` was numpy, else a tensor on ``qf``'s device).
     """
     check_choice(metric, "metric", METRICS)
-    q = float_features(qf, "qf")
-    g = float_features(gf, "gf", device=q.device)
+    k1, k2, lambda_value, chunk_size = check_rerank_params(k1, k2, lambda_value, chunk_size)
+    q = float_features(qf, "query features")
+    g = float_features(gf, "gallery features", device=q.device)
     if q.shape[1] != g.shape[1]:
         raise ConfigError(f"rerank_from_features: qf dim {q.shape[1]} != gf dim {g.shape[1]}; use features of the same model")
-    out = _rerank_core(_FeatureSource(q, g, metric), int(k1), int(k2), float(lambda_value), int(chunk_size))
+    out = _rerank_core(_FeatureSource(q, g, metric), k1, k2, lambda_value, chunk_size)
     return _same_kind(out, qf)

@@ -9,7 +9,8 @@ Fitting (on training records):
    counted in the histogram of the ordered pair **(later camera, earlier camera)**: if
    ``mean_a > mean_b`` in ``hist[a, b, floor((mean_a - mean_b) / bin_size)]``. When the means are
    equal the count goes to ``hist[hi, lo, 0]`` with ``hi`` the camera with the larger label
-   (the original code's ``else`` branch). Same-camera pairs get no histogram (probability 0);
+   (the original code's ``else`` branch). Same-camera pairs get no histogram (probability 0, see
+   "Same camera" below);
 3. each pair's histogram is smoothed along the bins with a Gaussian of ``sigma`` bins cut at
    ``truncate * sigma`` bins (offsets ``|t| <= floor(truncate*sigma)``; the original's 3 sigma), and
    renormalised to sum 1 (pairs without data stay 0). The table has
@@ -25,6 +26,39 @@ Deviation from the original code: it averages frames per identity over 8 fixed c
 also counts identities *absent* from a camera (mean frame 0 there); here only identities seen by
 both cameras contribute, and camera ids are arbitrary integer labels.
 
+**Same camera.** The model describes *transits between two cameras*: the original code (Wang et al.,
+``gen_st_model_market.py``) fills ``distribution[j][k]`` for camera pairs ``j < k`` only, so a pair
+of images from one camera has probability 0 there, and so here. This is also what the protocol
+needs: every valid match of a query is in another camera (same identity and camera is junk), so
+same-camera gallery images are only ever strangers. The alternative "an identity's mean frame
+minus itself" (a count in bin 0 of ``(c, c)``, then smoothed over +-150 bins) would give every
+other person seen by the query's camera within a few hours the largest probability of the table:
+on the CPU-demo PFN run it takes ST rank-1 from 60.0 to 20.1 (preliminary, one seed).
+
+**Self-pairs and re-ranking.** With ``p = 0`` for same-camera pairs, the joint score of an image
+with *itself* would be ``sigmoid(gamma) / (1 + lambda1) ~ 0.331`` -- lower than that of any
+cross-camera pair with a plausible transit time. :class:`reidlab.eval.Evaluation` therefore sets
+the ST distance of an image to itself to 0 (and symmetrises the query-query / gallery-gallery
+blocks) before k-reciprocal re-ranking, whose k-reciprocal sets contain the image itself; without
+this, each image's neighbour list started with strangers and ST + re-ranking fell far below ST
+(CPU-demo PFN rank-1 60.0 -> 33.1; with the fix 45.5). The rest of that gap is not a defect: the
+re-ranking's Jaccard term (weight ``1 - lambda = 0.7``) compares neighbour sets, and with the
+demo's weak features only ~25% of each image's 20 nearest ST neighbours share its identity (plain
+re-ranking loses there too: 9.7 -> 8.9), while the camera-time factor is pairwise, not transitive.
+With good features (the README's calibration run) re-ranking adds to ST: rank-1 93.9 -> 95.0, mAP
+86.2 -> 93.3 (94.8 / 92.8 without the self-pair rule).
+
+**Saturated similarities.** The logistic ``1/(1 + e^(-5 s))`` is nearly flat for ``s`` close to 1,
+so the balance between appearance and camera-time depends on where a model's cosine similarities
+lie. Features with a large shared component (e.g. the CPU-demo MGWP run: every query-gallery
+cosine similarity in [0.985, 0.996]) leave the appearance term almost constant and the joint score
+ranks by the camera-time factor alone: ST rank-1 20.5 where models with spread similarities reach
+50-60 from a similar plain rank-1 (the plain euclidean ranking is unaffected: it is translation
+invariant), and ST + re-ranking then compares neighbourhoods made of camera-time coincidences only
+(MGWP 20.5 -> 2.0 with the self-pair fix). Centring the features (subtracting the gallery mean)
+before the cosine similarity gives MGWP ST 46.5; it is not part of the method, so the evaluator
+does not do it. All numbers: one CPU-demo run per model, seed 0 (preliminary).
+
 Joint score (the paper's logistic smoothing): ``joint_score(s, p) = 1/(1 + l0 e^(-g s)) *
 1/(1 + l1 e^(-g p))`` with ``l0=1, l1=2, g=5``, ``s`` the cosine similarity; optional re-ranking
 input ``st_rerank_distance(score) = 2 - 2 score``.
@@ -34,7 +68,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -128,6 +162,20 @@ class STModel:
         table = torch.where(total > 0, sm / total.clamp(min=1e-300), torch.zeros_like(sm))
         return cls(cam_labels=cam_labels, table=table, hist=hist, bin_size=float(bin_size),
                    sigma=float(sigma), truncate=float(truncate))
+
+    @classmethod
+    def from_records(cls, records, **options) -> "STModel":
+        """:meth:`fit` on dataset records (``.pid``, ``.camid``, ``.frame``), normally the train split.
+
+        Raises ConfigError when a record has no frame number (spatial-temporal scoring needs
+        Market/Duke-style names). ``options`` go to :meth:`fit` (``bin_size``, ``sigma``...).
+        """
+        recs = list(records)
+        missing = sum(1 for r in recs if getattr(r, "frame", None) is None)
+        if missing or not recs:
+            raise ConfigError(f"STModel.from_records: {missing} of {len(recs)} records have no frame number; the "
+                              "spatial-temporal model needs camera and frame in the names (Market/Duke layouts)")
+        return cls.fit([r.pid for r in recs], [r.camid for r in recs], [r.frame for r in recs], **options)
 
     def probability(self, q_camids: ArrayLike, q_frames: ArrayLike, g_camids: ArrayLike, g_frames: ArrayLike,
                     chunk_size: Optional[int] = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -261,3 +309,29 @@ def st_rerank_distance(score: ArrayLike) -> ArrayLike:
     s = as_tensor(score, "score")
     out = 2.0 - 2.0 * s
     return out.cpu().numpy() if isinstance(score, np.ndarray) else out
+
+
+def st_sensitivity(evaluation, train_records, sigmas: Sequence[float] = (5, 20, 50, 100), *,
+                   bin_size: Optional[float] = None, setting: str = "st"):
+    """Rank-1 and mAP of an ST setting with ST models fitted with each smoothing width.
+
+    Args:
+        evaluation: a :class:`reidlab.eval.Evaluation` (its features, records and options are kept;
+            its own ``st_model`` is left untouched).
+        train_records: the records the ST model is fitted on (normally the train split; need frames).
+        sigmas: Gaussian smoothing widths to try, in bins.
+        bin_size: histogram bin width in frames (default: the evaluation's ST model's, else 100).
+        setting: the ST setting to score (``"st"``, ``"st+rerank"``, ``"multi-query+st"``...).
+
+    Returns:
+        pandas DataFrame indexed by ``sigma`` (bins) with ``rank1`` and ``mAP`` as fractions.
+    """
+    import pandas as pd
+
+    current = getattr(evaluation, "st_model", None)
+    bs = bin_size if bin_size is not None else (current.bin_size if current is not None else 100.0)
+    rows = []
+    for sigma in sigmas:
+        r = evaluation.with_st_model(STModel.from_records(train_records, bin_size=bs, sigma=float(sigma))).result(setting)
+        rows.append({"sigma": float(sigma), "rank1": r.rank(1), "mAP": float(r.mAP)})
+    return pd.DataFrame(rows).set_index("sigma")

@@ -1,5 +1,5 @@
 """Visual explanations: Grad-CAM for embeddings, the models' own attention, retrieval
-galleries, spatial-temporal plots and curves.
+galleries, spatial-temporal plots, curves, and figures about the data (``viz.data``).
 
 Every function returns a :class:`matplotlib.figure.Figure` (built without pyplot, so it
 works headless and shows once in Jupyter as a cell's value) and never calls ``plt.show()``.
@@ -11,6 +11,7 @@ Typical use::
     viz.gradcam_similarity(model, query_img, gallery_img)          # why do these two match?
     viz.plot_retrieval(distmat, ds.query, ds.gallery, q_index=0)   # top-10 with borders
     viz.plot_cmc({"pfn": result_pfn, "baseline": result_base})
+    viz.explore_retrieval(ev)                                       # interactive (ipywidgets)
 """
 
 from reidlab.viz.attention import (
@@ -22,6 +23,16 @@ from reidlab.viz.attention import (
     stripe_contributions,
 )
 from reidlab.viz.curves import load_metrics, plot_cmc, plot_training_curves
+from reidlab.viz.data import (
+    augmentation_preview,
+    camera_timeline,
+    images_per_identity,
+    keypoint_grid,
+    model_input,
+    pose_boxes,
+    sample_sheet,
+    spread,
+)
 from reidlab.viz.gradcam import (
     CAM_METHODS,
     CamError,
@@ -60,4 +71,17 @@ __all__ = [
     "plot_tsa_maps", "plot_nonlocal_affinity", "plot_lgeu_weights", "plot_stripe_contribution",
     "stripe_contributions", "plot_pose_boxes",
     "STArrays", "st_arrays", "plot_st_histograms", "plot_st_matrix", "plot_st_joint", "typical_transit",
+    "sample_sheet", "images_per_identity", "camera_timeline", "keypoint_grid", "pose_boxes", "augmentation_preview",
+    "spread", "model_input", "explore_retrieval", "explore_attention", "explore_st",
 ]
+
+_EXPLORERS = ("explore_retrieval", "explore_attention", "explore_st")
+
+
+def __getattr__(name: str):
+    # the interactive explorers load on first use (and `python -m reidlab.viz.explore` runs cleanly)
+    if name in _EXPLORERS:
+        from reidlab.viz import explore
+
+        return getattr(explore, name)
+    raise AttributeError(f"module 'reidlab.viz' has no attribute {name!r}")

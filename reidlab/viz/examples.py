@@ -54,12 +54,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     matplotlib.use("Agg")
     from reidlab import viz
-    from reidlab.data import decode_image, eval_transform, load_dataset
-    from reidlab.engine.extract import extract_features, records_keypoints
-    from reidlab.engine.runs import load_run
-    from reidlab.eval import (STModel, joint_score, k_reciprocal_rerank, pairwise_distance, rank_metrics,
-                              st_rerank_distance)
+    from reidlab.data import load_dataset
+    from reidlab.engine.runs import load_run, run_evaluation
+    from reidlab.eval import pairwise_distance
     from reidlab.models import create_model
+    from reidlab.viz.data import model_input
 
     torch.manual_seed(args.seed)
     out = Path(args.out)
@@ -76,50 +75,36 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     milestones=(int(e * 2 / 3), int(e * 7 / 8)), device="cpu", progress=False, evaluate=False,
                     **{"model_options.backbone_width": 0.25})
     model = run.model.eval()
-    size = tuple(run.preset.input_size)
-
-    def inp(rec):
-        x = eval_transform(decode_image(rec.path), size)
-        kp = records_keypoints([rec], size)[0][0] if rec.keypoints is not None else None
-        return x, kp
-
-    qf = extract_features(model, ds.query, size=size)
-    gf = extract_features(model, ds.gallery, size=size)
-    qp, gp = [r.pid for r in ds.query], [r.pid for r in ds.gallery]
-    qc, gc = [r.camid for r in ds.query], [r.camid for r in ds.gallery]
-    dist = pairwise_distance(qf, gf, metric="cosine").numpy()
-    plain = rank_metrics(dist, qp, gp, qc, gc)
-    rr = k_reciprocal_rerank(dist, pairwise_distance(qf, qf, metric="cosine").numpy(),
-                             pairwise_distance(gf, gf, metric="cosine").numpy())
-    st = STModel.fit([r.pid for r in ds.train], [r.camid for r in ds.train], [r.frame for r in ds.train])
-    p_st = st.probability(qc, [r.frame for r in ds.query], gc, [r.frame for r in ds.gallery]).numpy()
-    score = joint_score(1.0 - dist, p_st)
-    st_dist = st_rerank_distance(score)
-    results = {"plain": plain, "re-ranked": rank_metrics(rr, qp, gp, qc, gc),
-               "ST joint": rank_metrics(st_dist, qp, gp, qc, gc)}
+    # the one evaluator (reidlab.eval.Evaluation): the preset's metric, re-ranking, ST on the train split
+    ev = run_evaluation(run, data=ds, device="cpu", use_cache=bool(args.run))
+    dist = ev.distance("single-query").numpy()
+    results = {"plain": ev.result("single-query"), "re-ranked": ev.result("rerank"), "ST joint": ev.result("st")}
 
     # the Grad-CAM figures explain a correct rank-1 match (the query with the best AP); the
     # galleries show the query whose AP the spatial-temporal score improves most
-    ap = np.nan_to_num(plain.all_ap, nan=-1.0)
-    qi = int(np.argmax(ap))
-    order = np.argsort(dist[qi], kind="stable")
-    match = next(j for j in order if gp[j] == qp[qi] and gc[j] != qc[qi])
-    q, g = inp(ds.query[qi]), inp(ds.gallery[match])
-    gain = np.nan_to_num(results["ST joint"].all_ap - plain.all_ap, nan=-1.0)
+    qi = int(np.argmax(np.nan_to_num(results["plain"].all_ap, nan=-1.0)))
+    ranked = ev.ranking("single-query", qi, top_k=len(ds.gallery))
+    match = int(ranked[ranked["correct"]]["gallery_index"].iloc[0])
+    q, g = model_input(run, ds.query[qi]), model_input(run, ds.gallery[match])
+    gain = np.nan_to_num(results["ST joint"].all_ap - results["plain"].all_ap, nan=-1.0)
     qs = int(np.argmax(gain))
+    gp = np.array([r.pid for r in ds.gallery])
+    sim = 1.0 - pairwise_distance(ev.query_features[qs:qs + 1], ev.gallery_features, metric="cosine").numpy()[0]
+    p_st = ev.st_model.probability([ds.query[qs].camid], [ds.query[qs].frame], [r.camid for r in ds.gallery],
+                                   [r.frame for r in ds.gallery]).numpy()[0]
 
     _save(viz.gradcam_similarity(model, q[0], g[0], labels=("query", "correct match")), out, "similarity")
     _save(viz.gradcam_parts(model, q[0], g[0]), out, "parts")
     _save(viz.plot_stripe_contribution(model, q[0], g[0]), out, "stripes")
     _save(viz.plot_retrieval(dist, ds.query, ds.gallery, qs, top_k=8), out, "retrieval")
-    _save(viz.plot_retrieval_comparison({"plain": dist, "re-ranked": rr, "ST joint": score}, ds.query, ds.gallery,
-                                        qs, top_k=8, higher_is_better=("ST joint",)), out, "retrieval_comparison")
+    _save(viz.plot_retrieval_comparison({"plain": dist, "re-ranked": ev.distance("rerank"), "ST joint": ev.distance("st")},
+                                        ds.query, ds.gallery, qs, top_k=8), out, "retrieval_comparison")
     _save(viz.plot_worst_queries(dist, ds.query, ds.gallery, n=3, top_k=6), out, "worst_queries")
     _save(viz.plot_cmc(results, max_rank=20), out, "cmc")
     _save(viz.plot_training_curves(run.path, metrics=("loss", "lr")), out, "training_curves")
-    _save(viz.plot_st_histograms(st, pairs=[(0, 1), (1, 0), (1, 2), (2, 3)]), out, "st_histograms")
-    _save(viz.plot_st_matrix(st), out, "st_matrix")
-    _save(viz.plot_st_joint(1.0 - dist[qs], p_st[qs], score[qs], gallery_pids=gp, query_pid=qp[qs]), out, "st_joint")
+    _save(viz.plot_st_histograms(ev.st_model, pairs=[(0, 1), (1, 0), (1, 2), (2, 3)]), out, "st_histograms")
+    _save(viz.plot_st_matrix(ev.st_model), out, "st_matrix")
+    _save(viz.plot_st_joint(sim, p_st, gallery_pids=gp, query_pid=ds.query[qs].pid), out, "st_joint")
 
     kw = dict(backbone="resnet18", backbone_width=0.25)
     mgwp = create_model("mgwp", run.num_classes or 40, **kw).eval()

@@ -6,9 +6,9 @@ Conventions (the same as :func:`reidlab.eval.rank_metrics`):
   Ranking is a stable ascending sort (ties go to the earlier gallery item). A score where
   larger is better (e.g. the spatial-temporal joint score) is ranked descending when its
   name is listed in ``higher_is_better``.
-* Junk rule: gallery items with the query's identity AND camera, and identity ``-1``, are
-  not part of the ranking. ``junk="hide"`` (default) leaves them out, so the rank numbers
-  shown are exactly the evaluated ranks; ``junk="grey"`` shows them in place with a grey
+* Junk rule (:func:`reidlab.eval.valid_gallery_mask`): gallery items with the query's identity
+  AND camera, and identity ``-1``, are not part of the ranking. ``junk="hide"`` (default) leaves
+  them out, so the rank numbers shown are exactly the evaluated ranks; ``junk="grey"`` shows them in place with a grey
   border and the label "junk" but they take no rank number.
 * Border colours: green = same identity as the query (a correct match), red = another
   identity (distractors ``0`` included). Under each image: rank, distance (or score) and
@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 
 from reidlab.data.records import ImageRecord
 from reidlab.errors import ConfigError
+from reidlab.eval.metrics import valid_gallery_mask
 from reidlab.viz.common import (
     JUNK_COLOR, MATCH_COLOR, MISMATCH_COLOR, load_image, new_figure, show_image, to_numpy,
 )
@@ -69,12 +70,9 @@ def ranked_gallery(row: np.ndarray, query: ImageRecord, gallery_records: Sequenc
     items (query's identity AND camera, or identity -1) are marked, not removed.
     """
     order = np.argsort(-row if higher_is_better else row, kind="stable")
-    out = []
-    for j in order:
-        g = gallery_records[int(j)]
-        junk = g.pid == -1 or (g.pid == query.pid and g.camid == query.camid)
-        out.append((int(j), junk))
-    return out
+    keep = valid_gallery_mask(query.pid, query.camid, np.array([g.pid for g in gallery_records]),
+                              np.array([g.camid for g in gallery_records]))
+    return [(int(j), not bool(keep[j])) for j in order]
 
 
 def _draw_row(axes: Sequence[Axes], row: np.ndarray, query: ImageRecord, gallery_records: Sequence[ImageRecord],

@@ -1,0 +1,360 @@
+"""Profiles, project paths and a notebook's resolved configuration.
+
+Profiles (the one table is :data:`PROFILES`; :func:`resolve_profile` returns one entry):
+
+========  ==============================================================================
+smoke     tiny synthetic set (``data/synthreid-small``), a few iterations: for nbval / CI.
+demo      the embedded synthetic set (``data/synthreid``), CPU-sized presets, a few minutes
+          per model: what ``make demo`` runs (one 2-core machine, <= 20 minutes in all).
+full      as demo but the presets' full schedules and three seeds (mean +- std in the
+          ablations): a CPU night.
+paper     the papers' recipes (ResNet50, paper input sizes and schedules), three seeds,
+          for a GPU and a real benchmark (``--dataset market1501 --data /path``).
+========  ==============================================================================
+
+Paths given to the notebooks (``data_root``, ``output_dir``) may be relative: they are
+resolved against the project root (the folder holding ``pyproject.toml`` and ``reidlab/``),
+so a notebook runs the same from JupyterLab (cwd ``notebooks/``), papermill or nbval.
+
+Importing this module is light (no torch); :func:`configure` imports torch to seed it.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional, Union
+
+from reidlab.errors import ConfigError
+
+PathLike = Union[str, os.PathLike]
+
+__all__ = [
+    "Profile", "PROFILES", "DATASET_READERS", "PRESET_SCALES", "resolve_profile", "NotebookConfig", "configure",
+    "project_root", "resolve_path", "short_path", "report_dir", "run_root", "resolve_device", "seed_everything",
+    "profile_table",
+]
+
+#: The scales of :mod:`reidlab.presets` a profile can pick (``pfn`` -> ``pfn-cpu-demo``).
+PRESET_SCALES: tuple[str, ...] = ("smoke", "cpu-demo", "paper")
+
+
+@dataclass
+class Profile:
+    """One profile's settings (a row of :data:`PROFILES`).
+
+    Attributes:
+        name, description: the profile's name and one line saying what it is for.
+        dataset / data_root: default dataset name and folder (``synthreid`` = the embedded
+            synthetic set read with the Market-1501 reader, generated on first use with
+            ``reidlab synth`` plus ``synth_args``); ``None``: the user passes ``--data``.
+        preset_scale: the scale of :mod:`reidlab.presets` used (one of :data:`PRESET_SCALES`).
+        max_iters: training iterations per model (None = the preset's own schedule);
+            ``max_iters_by_model`` overrides it per model (slower models get fewer).
+        epochs: epochs per model (None = the preset's), used when ``max_iters`` is None.
+        ablation_iters: iterations per ablation variant (None: the main run's budget of that
+            model, so the full-model variant reuses the 02-05 run).
+        ablation_num_seeds: seeds per ablation variant (the notebook's ``seed``, ``seed + 1``...).
+        ablation_scope: which variants run (see :mod:`reidlab.lab.ablations`: each variant
+            lists the scopes it runs in).
+        ablation_studies: the studies 06 runs by default.
+        train_overrides: preset overrides applied to every training of the profile.
+        seeds: seeds the notebooks use; device: default device (``auto`` = CUDA if available).
+        topk: galleries' top-k; max_queries: queries shown by the per-query plots.
+        eval_batch: feature-extraction batch size.
+    """
+
+    name: str
+    description: str
+    dataset: str
+    data_root: Optional[str]
+    preset_scale: str
+    synth_args: tuple[str, ...] = ()
+    max_iters: Optional[int] = None
+    max_iters_by_model: dict[str, int] = field(default_factory=dict)
+    epochs: Optional[int] = None
+    ablation_iters: Optional[int] = None
+    ablation_num_seeds: int = 1
+    ablation_scope: str = "full"
+    ablation_studies: tuple[str, ...] = ("pfn", "mgwp", "lgeu", "jlpose")
+    train_overrides: dict[str, Any] = field(default_factory=dict)
+    seeds: tuple[int, ...] = (0,)
+    device: str = "auto"
+    topk: int = 10
+    max_queries: int = 12
+    eval_batch: int = 256
+
+    def iters_for(self, model: str) -> Optional[int]:
+        """The profile's training iterations for ``model`` (``None``: the preset's schedule)."""
+        return self.max_iters_by_model.get(model, self.max_iters)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The profile as a plain dict (a deep copy)."""
+        return dataclasses.asdict(self)
+
+
+# Demo iterations were sized from training speed measured on a quiet 2-core machine
+# (ResNet18-sized, 128x64, bf16; reidlab train --max-iters 24): pfn ~95 img/s (batch 64),
+# mgwp ~58 (32), lgeu/se/baseline ~140 (32), jlpose ~60 (64) -> about 70-85 s of training
+# per model; the ablations reuse these budgets (and the main runs).
+#: Every profile, by name: THE table.
+PROFILES: dict[str, Profile] = {p.name: p for p in (
+    Profile(
+        name="smoke", description="tiny synthetic set, a few iterations: checks that every notebook runs (nbval)",
+        dataset="synthreid", data_root="data/synthreid-small", synth_args=("--small",), preset_scale="smoke",
+        ablation_scope="smoke", train_overrides={"model_options.backbone_width": 0.25},
+        device="cpu", topk=5, max_queries=4, eval_batch=128,
+    ),
+    Profile(
+        name="demo", description="embedded synthetic set, CPU presets, short schedules: make demo (<= 20 min on 2 cores)",
+        dataset="synthreid", data_root="data/synthreid", preset_scale="cpu-demo", max_iters=100,
+        max_iters_by_model={"pfn": 120, "mgwp": 150, "lgeu": 300, "se": 300, "baseline": 300, "jlpose": 80},
+        ablation_scope="demo", ablation_studies=("lgeu",), device="cpu", topk=8, max_queries=8,
+    ),
+    Profile(
+        name="full", description="embedded synthetic set, CPU presets' full schedules, 3 seeds (mean +- std)",
+        dataset="synthreid", data_root="data/synthreid", preset_scale="cpu-demo",
+        ablation_num_seeds=3, seeds=(0, 1, 2),
+    ),
+    Profile(
+        name="paper", description="the papers' recipes (ResNet50, paper schedules) on a real benchmark; for a GPU",
+        dataset="market1501", data_root=None, preset_scale="paper", ablation_num_seeds=3, seeds=(0, 1, 2),
+    ),
+)}
+
+#: dataset name -> reader name of :func:`reidlab.data.load_dataset`.
+DATASET_READERS: dict[str, str] = {
+    "synthreid": "market1501",
+    "market1501": "market1501",
+    "dukemtmc": "dukemtmc",
+    "msmt17": "msmt17",
+    "cuhk03np": "cuhk03np",
+    "folder": "folder",
+}
+
+
+def resolve_profile(name: str) -> Profile:
+    """A deep copy of :data:`PROFILES` ``[name]`` (changing it leaves the table alone).
+
+    Raises:
+        ConfigError: unknown profile name.
+    """
+    if name not in PROFILES:
+        raise ConfigError(f"unknown profile {name!r}; expected one of {', '.join(PROFILES)} "
+                          "(set it with -p profile NAME or REIDLAB_PROFILE)")
+    return copy.deepcopy(PROFILES[name])
+
+
+# --------------------------------------------------------------------------------------
+# Paths
+# --------------------------------------------------------------------------------------
+
+def project_root(start: Optional[PathLike] = None) -> Path:
+    """The project folder: the first ancestor of ``start`` (default: cwd) holding both
+    ``pyproject.toml`` and ``reidlab/``; else the folder above the installed package."""
+    here = Path(start if start is not None else os.getcwd()).resolve()
+    for cand in (here, *here.parents):
+        if (cand / "pyproject.toml").is_file() and (cand / "reidlab").is_dir():
+            return cand
+    return Path(__file__).resolve().parents[2]
+
+
+def resolve_path(p: PathLike, root: Optional[Path] = None) -> Path:
+    """``p`` made absolute: ``~`` expanded, relative paths taken from the project root."""
+    q = Path(os.path.expanduser(str(p)))
+    return q if q.is_absolute() else (root or project_root()) / q
+
+
+def short_path(p: PathLike) -> str:
+    """``p`` relative to the project root when inside it (keeps outputs free of local paths;
+    symbolic links are not followed, so ``data/x`` linked elsewhere stays ``data/x``)."""
+    try:
+        return str(Path(os.path.abspath(p)).relative_to(project_root()))
+    except ValueError:
+        return str(p)
+
+
+def report_dir(profile: str, root: Optional[Path] = None) -> Path:
+    """Where ``reidlab report`` writes a profile's report: ``reports/`` for ``demo`` (what
+    ``make demo`` produces), ``reports/<profile>/`` for the others."""
+    base = (root or project_root()) / "reports"
+    return base if profile == "demo" else base / profile
+
+
+def run_root(profile: str, root: Optional[Path] = None) -> Path:
+    """Where a profile's training runs live: ``runs/<profile>/``."""
+    return (root or project_root()) / "runs" / profile
+
+
+# --------------------------------------------------------------------------------------
+# Notebook configuration
+# --------------------------------------------------------------------------------------
+
+@dataclass
+class NotebookConfig:
+    """Everything a notebook needs, resolved from its parameters cell and the profile.
+
+    Attributes:
+        notebook: notebook name (``"02_pfn"``).
+        profile: profile name; ``prof`` its :class:`Profile`.
+        seed: training / sampling seed.
+        dataset: dataset name (``synthreid``, ``market1501`` ...); ``reader`` its reader.
+        data_root: absolute dataset folder.
+        device: torch device string (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
+        output_dir: absolute folder for results files and figures.
+        runs_dir: absolute folder of this profile's training runs.
+        preset / epochs / max_iters: the notebook's own training parameters (resolved).
+        params: every other notebook parameter, as given.
+    """
+
+    notebook: str
+    profile: str
+    prof: Profile
+    seed: int
+    dataset: str
+    reader: str
+    data_root: Path
+    device: str
+    output_dir: Path
+    runs_dir: Path
+    preset: Optional[str] = None
+    epochs: Optional[int] = None
+    max_iters: Optional[int] = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def preset_name(self, model_preset: str) -> str:
+        """The profile's scale of a preset (``pfn`` -> ``pfn-cpu-demo`` in demo,
+        ``pfn-smoke`` in smoke, ``pfn-paper`` in paper); a name that already ends with a
+        scale is kept."""
+        if model_preset.endswith(tuple(f"-{s}" for s in PRESET_SCALES)):
+            return model_preset
+        return f"{model_preset}-{self.prof.preset_scale}"
+
+    def iters_for(self, model: str) -> Optional[int]:
+        """Training iterations for ``model`` (the notebook's ``max_iters`` beats the profile)."""
+        if self.max_iters is not None:
+            return int(self.max_iters)
+        return self.prof.iters_for(model)
+
+    def param(self, name: str) -> Any:
+        """A notebook parameter, or the profile's default when it is None / empty
+        (``topk`` -> profile ``topk``; ``n_queries`` -> profile ``max_queries``)."""
+        v = self.params.get(name)
+        if v not in (None, ""):
+            return v
+        alias = {"n_queries": "max_queries"}.get(name, name)
+        if not hasattr(self.prof, alias):
+            raise ConfigError(f"no parameter {name!r} and no profile default for it")
+        return getattr(self.prof, alias)
+
+    def summary(self):
+        """A one-column DataFrame of the resolved settings (shown under the parameters)."""
+        import pandas as pd
+
+        rows = {
+            "notebook": self.notebook, "profile": f"{self.profile} -- {self.prof.description}",
+            "dataset": f"{self.dataset} (reader {self.reader})", "data_root": short_path(self.data_root),
+            "device": self.device, "seed": self.seed, "output_dir": short_path(self.output_dir),
+            "runs": short_path(self.runs_dir),
+        }
+        if self.preset:
+            iters = self.iters_for(self.preset.split("-")[0])
+            rows["preset"] = self.preset_name(self.preset)
+            rows["training"] = f"{iters} iterations" if iters else f"{self.epochs or 'preset'} epochs"
+        return pd.DataFrame({"value": rows})
+
+
+def resolve_device(device: Optional[str] = "auto") -> str:
+    """A checked torch device string: ``"auto"`` / empty -> ``"cuda"`` if available else
+    ``"cpu"`` (:func:`reidlab.engine.extract.resolve_device`); ``"cuda"`` without CUDA and
+    strings torch cannot parse raise :class:`ConfigError`."""
+    import torch
+
+    from reidlab.engine.extract import resolve_device as torch_device
+
+    try:
+        dev = torch_device(None if device in (None, "", "auto") else device)
+    except (RuntimeError, ValueError) as err:
+        raise ConfigError(f"device {device!r} is not a torch device; expected 'cpu', 'cuda', 'cuda:N' or 'auto'") from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} requested but CUDA is not available here; use -p device cpu")
+    return str(dev)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python's ``random``, numpy and torch (CPU and CUDA) with ``seed``."""
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    torch.manual_seed(seed)
+
+
+def _data_root(profile: Profile, dataset: str, data_root: PathLike, root: Path) -> Path:
+    if data_root:
+        return resolve_path(data_root, root)
+    if dataset == profile.dataset and profile.data_root:
+        return resolve_path(profile.data_root, root)
+    if dataset == "synthreid":
+        return resolve_path("data/synthreid", root)
+    raise ConfigError(f"profile {profile.name!r} with dataset {dataset!r} needs a dataset folder; "
+                      f"pass -p data_root /path/to/{dataset} (or DATA=/path with make report)")
+
+
+def configure(notebook: str, profile: Optional[str] = None, seed: int = 0, dataset: str = "",
+              data_root: PathLike = "", device: str = "", output_dir: PathLike = "",
+              preset: Optional[str] = None, epochs: Optional[int] = None,
+              max_iters: Optional[int] = None, **params: Any) -> NotebookConfig:
+    """Resolve a notebook's parameters against its profile (empty values = profile default).
+
+    Also seeds python / numpy / torch with ``seed``, limits torch's CPU threads to
+    ``REIDLAB_THREADS`` when set, and creates ``output_dir``. (Notebooks call
+    :func:`reidlab.lab.setup`, which does this and loads the dataset.)
+
+    Args:
+        notebook: the notebook's name, e.g. ``"02_pfn"``.
+        profile: ``smoke`` / ``demo`` / ``full`` / ``paper`` (None: ``REIDLAB_PROFILE`` or demo).
+        seed: training seed.
+        dataset: dataset name (see :data:`DATASET_READERS`); empty: the profile's.
+        data_root: dataset folder (relative to the project root allowed); empty: the profile's.
+        device: ``auto`` / ``cpu`` / ``cuda[:N]``; empty: the profile's.
+        output_dir: results folder; empty: ``<report dir>/results``.
+        preset: the paper preset the notebook trains (``pfn``...), without profile suffix.
+        epochs, max_iters: override the profile's training length.
+        **params: the notebook's other parameters, kept in ``cfg.params``.
+    """
+    profile = profile or os.environ.get("REIDLAB_PROFILE", "demo")
+    prof = resolve_profile(profile)
+    dataset = dataset or prof.dataset
+    if dataset not in DATASET_READERS:
+        raise ConfigError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASET_READERS)}")
+    root = project_root()
+    droot = _data_root(prof, dataset, data_root, root)
+    out = resolve_path(output_dir, root) if output_dir else report_dir(profile, root) / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    dev = resolve_device(device or prof.device)
+    threads = os.environ.get("REIDLAB_THREADS")
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
+    seed_everything(int(seed))
+    return NotebookConfig(notebook=notebook, profile=profile, prof=prof, seed=int(seed), dataset=dataset,
+                          reader=DATASET_READERS[dataset], data_root=droot, device=dev, output_dir=out,
+                          runs_dir=run_root(profile, root), preset=preset,
+                          epochs=None if epochs is None else int(epochs),
+                          max_iters=None if max_iters is None else int(max_iters), params=dict(params))
+
+
+def profile_table(profiles: Optional[Mapping[str, Profile]] = None):
+    """:data:`PROFILES` as a DataFrame (one row per profile, one column per field)."""
+    import pandas as pd
+
+    rows = [p.as_dict() for p in (profiles or PROFILES).values()]
+    return pd.DataFrame(rows).set_index("name")
