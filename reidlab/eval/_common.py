@@ -7,6 +7,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
+from reidlab._checks import check_choice  # noqa: F401  (re-exported: one definition, in reidlab._checks)
 from reidlab.errors import ConfigError
 
 ArrayLike = Any  # torch.Tensor | np.ndarray | sequence
@@ -56,9 +57,3 @@ def float_features(x: ArrayLike, name: str, device: Optional[torch.device] = Non
     if t.dtype in (torch.float16, torch.bfloat16):
         t = t.float()
     return t
-
-
-def check_choice(value: str, name: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ConfigError(f"{name}={value!r} is not supported; expected one of {', '.join(map(repr, choices))}")
-    return value
