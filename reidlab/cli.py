@@ -14,8 +14,8 @@ from reidlab.errors import ReIDLabError
 
 #: sub-command -> (module, function, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "synth": ("reidlab.data.synthetic", "main", "generate the embedded SynthReID dataset"),
-    "info": ("reidlab.data.datasets", "info_main", "print a dataset's summary table"),
+    "synth": ("reidlab.data.cli", "synth_main", "generate the embedded SynthReID dataset"),
+    "info": ("reidlab.data.cli", "info_main", "print a dataset's summary table"),
     "train": ("reidlab.engine.cli", "train_main", "train a model from a preset"),
     "eval": ("reidlab.engine.cli", "eval_main", "evaluate a run folder (optionally --rerank --st --qe)"),
     "report": ("reidlab.report", "main", "execute the notebooks with papermill and build reports/"),
