@@ -19,7 +19,8 @@ import pytest
 import torch
 
 from reidlab.engine import checkpoint as ckpt_io
-from reidlab.engine.trainer import WarmupMultiStep, train
+from reidlab.engine.build import WarmupMultiStep
+from reidlab.engine.trainer import train
 from reidlab.errors import CheckpointError, ConfigError, DatasetError
 
 REPO = Path(__file__).resolve().parents[1]

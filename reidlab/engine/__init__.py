@@ -21,7 +21,7 @@ __all__ = ["train", "load_run", "evaluate_run", "extract_features", "Run", "Warm
 
 _LAZY = {
     "train": ("reidlab.engine.trainer", "train"),
-    "WarmupMultiStep": ("reidlab.engine.trainer", "WarmupMultiStep"),
+    "WarmupMultiStep": ("reidlab.engine.build", "WarmupMultiStep"),
     "load_run": ("reidlab.engine.runs", "load_run"),
     "evaluate_run": ("reidlab.engine.runs", "evaluate_run"),
     "Run": ("reidlab.engine.runs", "Run"),

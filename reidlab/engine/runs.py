@@ -117,7 +117,7 @@ def load_run(run_dir: PathLike, checkpoint: str = "auto", device: Union[str, tor
     """
     import pandas as pd
 
-    from reidlab.engine.trainer import build_model
+    from reidlab.engine.build import build_model
 
     path = Path(run_dir)
     cfg_path = path / "config.json"
