@@ -48,11 +48,14 @@ the command that resumes it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from typing import Any, Mapping, Optional, Union
 
@@ -122,6 +125,27 @@ def _evaluate(model: nn.Module, preset: Preset, ds, device: torch.device, eval_s
     res = rank_metrics(dist, [r.pid for r in ds.query], [r.pid for r in ds.gallery],
                        [r.camid for r in ds.query], [r.camid for r in ds.gallery]).as_dict()
     return {"rank1": float(res["rank1"]), "mAP": float(res["mAP"])}
+
+
+@contextlib.contextmanager
+def _sigint_deferred():
+    """Hold a Ctrl-C that arrives inside the block until the block is done (a checkpoint write
+    and its bookkeeping finish, so the interrupt message names the file really on disk)."""
+    received: list[int] = []
+    try:
+        if threading.current_thread() is not threading.main_thread() or \
+                signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, None):
+            raise ValueError
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    except ValueError:   # not the main thread, or Ctrl-C ignored anyway
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
 
 
 # ----------------------------------------------------------------- steps 4-7: the loop
@@ -320,10 +344,11 @@ class _Loop:
             "eval_pending": prog.eval_pending,
         }
         last, best = out / "last.pt", out / "best.pt"
-        write_or_explain(last, out, lambda: ckpt_io.atomic_save(state, last, keep_previous=True))
-        prog.saved = self.tracker["saved"] = (prog.epoch, prog.it0, prog.g)
-        if tag_best:
-            write_or_explain(best, out, lambda: ckpt_io.atomic_copy(last, best))
+        with _sigint_deferred():
+            write_or_explain(last, out, lambda: ckpt_io.atomic_save(state, last, keep_previous=True))
+            prog.saved = self.tracker["saved"] = (prog.epoch, prog.it0, prog.g)
+            if tag_best:
+                write_or_explain(best, out, lambda: ckpt_io.atomic_copy(last, best))
 
     def rows(self) -> list[dict]:
         return self.prog.history + ([self.prog.partial] if self.prog.partial else [])
@@ -428,8 +453,8 @@ def _interrupt_message(tracker: dict) -> str:
         return (f"interrupted before the first checkpoint; nothing to resume yet: `{rundir.resume_command(out)}` "
                 "starts the run afresh")
     epoch, it0, g = saved
-    where = f"epoch {epoch + 1}, iteration {it0}" if it0 else f"end of epoch {epoch}"
-    return (f"interrupted; the last checkpoint is {out / 'last.pt'} ({where}, iteration {g} of the run): "
+    where = f"in epoch {epoch + 1}" if it0 else f"end of epoch {epoch}"
+    return (f"interrupted; the last checkpoint is {out / 'last.pt'} (iteration {g} of the run, {where}): "
             f"resume with `{rundir.resume_command(out)}`")
 
 
