@@ -376,7 +376,7 @@ def test_ctrl_c_names_the_checkpoint_and_the_run_resumes(small, tmp_path):
 
 
 #: 2 epochs of 2 iterations, a checkpoint after every iteration, no evaluation.
-RESUMABLE = dict(TINY, epochs=2, ckpt_every_iters=1)
+RESUMABLE = dict(TINY, epochs=2, iters_per_epoch=2, ckpt_every_iters=1)
 
 _CHILD = """
 import io, os, signal, sys, torch

@@ -37,9 +37,9 @@ PathLike = Union[str, os.PathLike]
 
 
 def _versions() -> dict:
-    import reidlab
+    from reidlab._version import __version__
 
-    out = {"reidlab": str(reidlab.__version__), "torch": str(torch.__version__), "numpy": str(np.__version__),
+    out = {"reidlab": str(__version__), "torch": str(torch.__version__), "numpy": str(np.__version__),
            "python": platform.python_version()}
     try:
         import torchvision
@@ -208,7 +208,8 @@ def build(setup: Setup, dev: torch.device, info: D.DistInfo, cache_dir: Optional
             eval_sets[split] = (ImageCache(recs, size=preset.input_size), kp)
     pids = [r.pid for r in ds.train]
     if preset.sampler == "pk":
-        sampler = PKSampler(pids, p=preset.p, k=preset.k, seed=setup.seed, rank=info.rank, world_size=info.world_size)
+        sampler = PKSampler(pids, p=preset.p, k=preset.k, seed=setup.seed, rank=info.rank, world_size=info.world_size,
+                            epoch_def=preset.pk_epoch)
     else:
         sampler = RandomBatchSampler(len(pids), batch_size=preset.batch_size, seed=setup.seed, rank=info.rank,
                                      world_size=info.world_size)
