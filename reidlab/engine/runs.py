@@ -117,6 +117,7 @@ def load_run(run_dir: PathLike, checkpoint: str = "auto", device: Union[str, tor
     """
     import pandas as pd
 
+    from reidlab.device import resolve_device
     from reidlab.engine.build import build_model
 
     path = Path(run_dir)
@@ -133,7 +134,7 @@ def load_run(run_dir: PathLike, checkpoint: str = "auto", device: Union[str, tor
     preset = Preset.from_dict(state["config"]["preset"])
     model = build_model(preset, int(state["config"]["num_classes"]))
     model.load_state_dict(state["model"])
-    model.to(device).eval()
+    model.to(resolve_device(device)).eval()
     mpath = path / "metrics.csv"
     metrics = pd.read_csv(mpath) if mpath.is_file() and mpath.stat().st_size else pd.DataFrame()
     return Run(path=path, config=state["config"], preset=preset, model=model, metrics=metrics,
