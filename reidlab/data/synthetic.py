@@ -1225,6 +1225,31 @@ def _swap_in(tmp: Path, out: Path, kept: Sequence[str]) -> None:
     shutil.rmtree(old)
 
 
+def _write_metadata(tmp: Path, plan: Plan, cfg: SynthConfig, rows: list, kps: dict[str, np.ndarray]) -> None:
+    """Everything but the images: keypoints.json, sequence_lengths.json, manifest.csv,
+    synthreid.json, then the ``.complete`` marker (last)."""
+    _save_keypoints(tmp / "keypoints.json", kps)
+    _write_json(tmp / "sequence_lengths.json", plan.seq_lengths)
+    rows.sort(key=lambda r: (r[0], r[1]))
+    with open(tmp / "manifest.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(_MANIFEST_COLUMNS)
+        w.writerows(rows)
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "fps": FPS,
+        "seed": cfg.seed,
+        "config": cfg.to_dict(),
+        "counts": {split: sum(1 for s in plan.shots if s.split == split) for split in SPLITS},
+        "cameras": [asdict(c) for c in plan.cameras],
+        "topology": [asdict(e) for e in plan.edges],
+        "identities": {str(pid): _identity_info(plan, pid, split)
+                       for split, pids in (("train", plan.train_pids), ("test", plan.test_pids)) for pid in pids},
+    }
+    _write_json(tmp / "synthreid.json", meta)
+    (tmp / ".complete").write_text("SynthReID\n")
+
+
 def generate(out_dir: PathLike, config: Optional[SynthConfig] = None, progress: bool = False) -> Path:
     """Generate a SynthReID dataset at ``out_dir`` (Market-1501 layout, see module docstring).
 
@@ -1282,27 +1307,7 @@ def generate(out_dir: PathLike, config: Optional[SynthConfig] = None, progress: 
                          view_label(s.yaw) if s.kind in ("id", "gt", "distractor") else "", f"{s.yaw:.4f}"))
             if progress and (i + 1) % 1000 == 0:
                 logger.info("synth: %d/%d images", i + 1, len(plan.shots))
-        _save_keypoints(tmp / "keypoints.json", kps)
-        _write_json(tmp / "sequence_lengths.json", plan.seq_lengths)
-        rows.sort(key=lambda r: (r[0], r[1]))
-        with open(tmp / "manifest.csv", "w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh, lineterminator="\n")
-            w.writerow(_MANIFEST_COLUMNS)
-            w.writerows(rows)
-        counts = {split: sum(1 for s in plan.shots if s.split == split) for split in SPLITS}
-        meta = {
-            "format_version": FORMAT_VERSION,
-            "fps": FPS,
-            "seed": cfg.seed,
-            "config": cfg.to_dict(),
-            "counts": counts,
-            "cameras": [asdict(c) for c in plan.cameras],
-            "topology": [asdict(e) for e in plan.edges],
-            "identities": {str(pid): _identity_info(plan, pid, split)
-                           for split, pids in (("train", plan.train_pids), ("test", plan.test_pids)) for pid in pids},
-        }
-        _write_json(tmp / "synthreid.json", meta)
-        (tmp / ".complete").write_text("SynthReID\n")
+        _write_metadata(tmp, plan, cfg, rows, kps)
         if out.exists():
             _swap_in(tmp, out, kept)
         else:
