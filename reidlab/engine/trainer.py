@@ -65,10 +65,9 @@ from torch import Tensor, nn
 from reidlab.device import resolve_device
 from reidlab.engine import checkpoint as ckpt_io
 from reidlab.engine import distributed as D
-from reidlab.engine import rundir
+from reidlab.engine import prepare, rundir
 from reidlab.engine.build import WarmupMultiStep, build_model, build_optimizer, resolve_preset  # noqa: F401  (public here too)
 from reidlab.engine.extract import autocast_context, extract_features
-from reidlab.engine import prepare
 from reidlab.engine.prepare import Parts, Progress, Setup, write_or_explain
 from reidlab.engine.rundir import METRIC_COLUMNS
 from reidlab.errors import ConfigError, Interrupted
@@ -132,14 +131,11 @@ def _sigint_deferred():
     """Hold a Ctrl-C that arrives inside the block until the block is done (a checkpoint write
     and its bookkeeping finish, so the interrupt message names the file really on disk)."""
     received: list[int] = []
-    try:
-        if threading.current_thread() is not threading.main_thread() or \
-                signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, None):
-            raise ValueError
-        previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
-    except ValueError:   # not the main thread, or Ctrl-C ignored anyway
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, None):   # not ours to handle
         yield
         return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
     try:
         yield
     finally:
