@@ -44,12 +44,12 @@ class _Bare:
     def __init__(self, preset, ds, n_batches: int, seed: int = 0) -> None:
         from reidlab.data import BatchAugment, ImageCache, PKSampler
         from reidlab.engine.extract import amp_dtype
-        from reidlab.engine.trainer import _build_loss, build_model, build_optimizer
+        from reidlab.engine.build import build_loss, build_model, build_optimizer
 
         torch.manual_seed(seed)
         self.model = build_model(preset, ds.num_train_pids).to(memory_format=torch.channels_last).train()
         self.opt = build_optimizer(self.model, preset)
-        self.crit = _build_loss(self.model, preset, ds.num_train_pids)
+        self.crit = build_loss(self.model, preset, ds.num_train_pids)
         self.cache = ImageCache(ds.train, size=preset.input_size)
         self.aug = BatchAugment(size=preset.input_size, flip_p=preset.flip_p, pad=preset.pad, erase_p=preset.erase_p)
         self.sampler = PKSampler([r.pid for r in ds.train], p=preset.p, k=preset.k, seed=seed)

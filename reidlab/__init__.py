@@ -14,7 +14,7 @@ A trained model as a function: ``reidlab.FeatureExtractor("runs/pfn")(paths_or_i
 
 from typing import Any
 
-__version__ = "0.1.0"
+from reidlab._version import __version__
 
 __all__ = ["FeatureExtractor"]
 

@@ -1,7 +1,9 @@
 """``reidlab`` command line: one sub-command per pipeline step.
 
 Each sub-command lives next to the code it drives and exposes ``main(argv) -> int``; this
-file only dispatches (imports are lazy so ``reidlab --help`` is instant).
+file only dispatches (imports are lazy so ``reidlab --help`` is instant). Exit codes: 0 done,
+1 a user-facing error (:class:`~reidlab.errors.ReIDLabError`, printed as one line), 2 a usage
+error (argparse), 130 Ctrl-C (one line saying what was kept and how to continue).
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from reidlab.errors import ReIDLabError
 
 #: sub-command -> (module, function, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "synth": ("reidlab.data.synthetic", "main", "generate the embedded SynthReID dataset"),
-    "info": ("reidlab.data.datasets", "info_main", "print a dataset's summary table"),
+    "synth": ("reidlab.data.cli", "synth_main", "generate the embedded SynthReID dataset"),
+    "info": ("reidlab.data.cli", "info_main", "print a dataset's summary table"),
     "presets": ("reidlab.presets_cli", "main", "list the recipes (or show one) with their iterations per epoch"),
     "train": ("reidlab.engine.cli", "train_main", "train a model from a preset"),
     "eval": ("reidlab.engine.cli", "eval_main", "evaluate a run folder (optionally --rerank --st --qe)"),
@@ -48,6 +50,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ReIDLabError as err:
         print(f"reidlab {name}: error: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt as err:   # Ctrl-C: one line (what was kept, how to continue), no traceback
+        print(f"reidlab {name}: {err or 'interrupted'}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -21,3 +21,10 @@ class ConfigError(ReIDLabError, ValueError):
 
 class CheckpointError(ReIDLabError, RuntimeError):
     """A checkpoint or run folder is missing, corrupt or incompatible."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a long job, with one line saying what was kept and how to continue
+    (e.g. where the last checkpoint is and the ``--resume`` command). A subclass of
+    :class:`KeyboardInterrupt`, so ``except KeyboardInterrupt`` still catches it; the CLI
+    prints the line and exits with status 130."""

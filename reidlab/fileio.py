@@ -4,11 +4,13 @@ Every file reidlab produces (checkpoints, ``metrics.csv``, ``config.json``, keyp
 results and reports) goes through :func:`atomic_open`: the data is written to a temporary
 file in the destination folder, flushed and ``fsync``-ed, then ``os.replace``-d over the old
 file, and the folder entry is ``fsync``-ed. A reader sees the old file or the new one.
+Checkpoints also keep the version they replace (``backup=``, e.g. ``last.prev.pt``).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -41,12 +43,37 @@ def fsync_dir(folder: PathLike) -> None:
         os.close(fd)
 
 
+def keep_copy(path: PathLike, backup: PathLike) -> None:
+    """Make ``backup`` a copy of the current ``path`` (hard link when the file system allows,
+    else a byte copy), atomically: ``backup`` is always either its old or its new version.
+    No-op when ``path`` does not exist."""
+    path, backup = Path(path), Path(backup)
+    if not path.is_file():
+        return
+    fd, tmp = tempfile.mkstemp(prefix=f".{backup.name}.", suffix=".tmp", dir=backup.parent)
+    os.close(fd)
+    try:
+        os.unlink(tmp)
+        try:
+            os.link(path, tmp)
+        except OSError:   # no hard links here (some network / FAT file systems): copy the bytes
+            shutil.copyfile(path, tmp)
+        os.replace(tmp, backup)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
 @contextmanager
-def atomic_open(path: PathLike, mode: str = "wb", encoding: str | None = None) -> Iterator[IO]:
+def atomic_open(path: PathLike, mode: str = "wb", encoding: str | None = None,
+                backup: PathLike | None = None) -> Iterator[IO]:
     """Open ``path`` for writing atomically (``mode`` ``"wb"`` or ``"w"``).
 
     The file appears under its name only when the ``with`` block ends without an exception;
     on any exception the temporary file is removed and an existing ``path`` is untouched.
+    With ``backup``, the file being replaced is first kept under that name
+    (:func:`keep_copy`), so the previous version survives even a corrupted new one.
     """
     if "w" not in mode:
         raise ValueError(f"atomic_open mode {mode!r}: expected a write mode such as 'w' or 'wb'")
@@ -62,6 +89,8 @@ def atomic_open(path: PathLike, mode: str = "wb", encoding: str | None = None) -
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        if backup is not None:
+            keep_copy(path, backup)
         os.replace(tmp, path)
     except BaseException:
         with suppress(FileNotFoundError):

@@ -42,6 +42,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
@@ -166,6 +168,7 @@ class Preset:
     notes: str = ""
 
     def __post_init__(self) -> None:
+        _check_field_types(self)   # before normalising: int("abc") must not be the error a user sees
         # normalise JSON lists back to tuples (frozen: use object.__setattr__)
         object.__setattr__(self, "input_size", tuple(int(v) for v in self.input_size))
         object.__setattr__(self, "milestones", tuple(int(v) for v in self.milestones))
@@ -191,6 +194,8 @@ class Preset:
             raise bad("metric", self.metric, f"one of {_METRICS}")
         if self.amp not in _AMPS:
             raise bad("amp", self.amp, "'auto', 'bf16', 'fp16' or None")
+        if self.sampler == "pk" and self.p < 2 and self.metric_weight > 0:
+            raise bad("p", self.p, "p >= 2 identities per batch for a triplet loss (it needs negatives)")
         for name in ("lr", "epochs", "p", "k", "batch_size", "eval_batch_size"):
             if not getattr(self, name) > 0:
                 raise bad(name, getattr(self, name), "a positive number")
@@ -251,6 +256,54 @@ class Preset:
     def replace(self, **overrides: Any) -> "Preset":
         """A copy with fields replaced (keys checked, ``model_options.x`` keys merged)."""
         return apply_overrides(self, overrides)
+
+
+# ------------------------------------------------------------------ field types
+#: What each field's annotation accepts (``from __future__ import annotations``: strings).
+_TYPE_TEXT = {
+    "str": "a string", "Optional[str]": "a string or null", "bool": "true or false",
+    "int": "an integer", "Optional[int]": "an integer or null",
+    "float": "a finite number", "Optional[float]": "a finite number or null",
+    "dict": 'a dict such as {"backbone_width": 0.25}', "tuple": "a list of integers such as [40, 70]",
+}
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(float(v))
+
+
+def _type_ok(kind: str, v: Any) -> bool:
+    if kind.startswith("Optional["):
+        return v is None or _type_ok(kind[len("Optional["):-1], v)
+    if kind == "str":
+        return isinstance(v, str)
+    if kind == "bool":
+        return isinstance(v, bool)
+    if kind == "int":
+        return _is_int(v)
+    if kind == "float":
+        return _is_number(v)
+    if kind == "dict":
+        return isinstance(v, Mapping)
+    if kind == "tuple":
+        return isinstance(v, (list, tuple)) and all(_is_int(x) for x in v)
+    raise AssertionError(f"Preset field type {kind!r} has no check")   # pragma: no cover
+
+
+def _check_field_types(preset: "Preset") -> None:
+    """One-line :class:`ConfigError` for a field of the wrong type: ``lr='abc'``,
+    ``batch_size=1.5`` (integers must be integers), ``milestones='[1,2'``, ``lr=NaN``."""
+    for f in dataclasses.fields(preset):
+        value, kind = getattr(preset, f.name), str(f.type)
+        if not _type_ok(kind, value):
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            example = json.dumps(list(default) if isinstance(default, tuple) else default, separators=(",", ":"))
+            raise ConfigError(f"preset {preset.name!r}: {f.name}={value!r} is invalid; expected "
+                              f"{_TYPE_TEXT[kind]} (e.g. --set {f.name}={example})")
 
 
 # ------------------------------------------------------- recipe-field checks
@@ -336,20 +389,31 @@ def parse_override(text: str) -> tuple[str, Any]:
     """Parse a ``key=value`` command-line override.
 
     The value is read as JSON when it parses (``3``, ``0.1``, ``true``, ``null``,
-    ``[8, 4]``, ``{"a": 1}``), ``none``/``None`` become ``None``, anything else stays a string.
+    ``[8, 4]``, ``{"a": 1}``), ``none``/``None`` become ``None``, ``True``/``False`` booleans,
+    anything else stays a string (field types are checked when the preset is built).
+
+    Raises:
+        ConfigError: no ``=``, an empty key, or a value that starts like a JSON list / dict /
+            string but does not parse (``milestones=[1,2``).
     """
     if "=" not in text:
         raise ConfigError(f"override {text!r} is not of the form key=value (e.g. --set lr=0.001)")
     key, raw = text.split("=", 1)
     key = key.strip()
     raw = raw.strip()
+    if not key:
+        raise ConfigError(f"override {text!r} has no key; expected key=value (e.g. --set lr=0.001)")
     if raw in ("none", "None"):
         return key, None
+    if raw in ("True", "False"):
+        return key, raw == "True"
     try:
         return key, json.loads(raw)
-    except json.JSONDecodeError:
-        if raw in ("True", "False"):
-            return key, raw == "True"
+    except json.JSONDecodeError as err:
+        if raw[:1] in ("[", "{", '"'):
+            raise ConfigError(f"override {key}={raw} is not valid JSON ({err.msg} at character {err.pos + 1}); "
+                              "write lists as [40, 70] and dicts as {\"a\": 1}, quoting the whole --set "
+                              "argument for the shell") from None
         return key, raw
 
 

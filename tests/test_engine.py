@@ -19,7 +19,8 @@ import pytest
 import torch
 
 from reidlab.engine import checkpoint as ckpt_io
-from reidlab.engine.trainer import WarmupMultiStep, train
+from reidlab.engine.build import WarmupMultiStep
+from reidlab.engine.trainer import train
 from reidlab.errors import CheckpointError, ConfigError, DatasetError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -344,3 +345,45 @@ def test_records_keypoints_rescale_to_the_network_input(data):
     src = np.stack([r.keypoints for r in recs])
     np.testing.assert_allclose(kp[..., :2].numpy(), src[..., :2] / 2, rtol=1e-6)
     np.testing.assert_array_equal(kp[..., 2].numpy(), src[..., 2])
+
+
+# ----------------------------------------------------------------------------- shared helpers
+def test_resolve_device_accepts_the_documented_forms_only():
+    from reidlab.device import resolve_device
+
+    auto = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device(None) == resolve_device("auto") == resolve_device("") == auto
+    assert resolve_device("cpu") == resolve_device(torch.device("cpu")) == torch.device("cpu")
+    for bad, needle in (("tpu", "device 'tpu' is not"), ("cuda:x", "device 'cuda:x' is not valid"),
+                        ("cpu:3", "device 'cpu:3' is not valid"), (3, "device 3 is not valid")):
+        with pytest.raises(ConfigError, match=needle) as e:
+            resolve_device(bad)
+        assert "'auto', 'cpu', 'cuda'" in str(e.value) and "\n" not in str(e.value)
+    if not torch.cuda.is_available():
+        for req in ("cuda", "cuda:1", torch.device("cuda", 0)):
+            with pytest.raises(ConfigError, match="CUDA is not available"):
+                resolve_device(req)
+
+
+def test_check_choice_is_strict_about_types_and_names_the_owner():
+    from reidlab._checks import check_choice
+
+    assert check_choice("cosine", "metric", ("euclidean", "cosine")) == "cosine"
+    assert check_choice(None, "flip", ("concat", None)) is None
+    with pytest.raises(ConfigError, match=r"^model 'bot': last_stride=True is not valid; expected one of 1, 2$"):
+        check_choice(True, "last_stride", (1, 2), where="model 'bot'")
+    with pytest.raises(ConfigError, match=r"^metric='cosin' is not valid; expected one of 'euclidean', 'cosine'$"):
+        check_choice("cosin", "metric", ("euclidean", "cosine"))
+    import numpy as np
+
+    assert check_choice(np.str_("cosine"), "metric", ("euclidean", "cosine")) == "cosine"
+
+
+def test_training_logs_one_line_per_epoch_and_prints_nothing(data, tmp_path, caplog, capsys):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="reidlab"):
+        train("bot-smoke", data=data, out=tmp_path / "r", progress=False, **dict(TINY, epochs=2, iters_per_epoch=1))
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch ")]
+    assert [ln.split(":")[0] for ln in lines] == ["epoch 1/2", "epoch 2/2"] and "rank1" in lines[-1]
+    assert capsys.readouterr().out == ""

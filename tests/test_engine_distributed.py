@@ -56,4 +56,4 @@ def test_torchrun_two_gloo_processes_end_with_identical_weights(tmp_path_factory
     m = pd.read_csv(out / "metrics.csv")
     assert m["epoch"].tolist() == [1, 2] and m["mAP"].notna().iloc[-1]
     # only rank 0 writes: exactly one set of run files, no stray temporary files
-    assert sorted(p.name for p in out.iterdir()) == ["best.pt", "config.json", "last.pt", "metrics.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["best.pt", "config.json", "last.prev.pt", "last.pt", "metrics.csv"]

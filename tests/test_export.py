@@ -47,13 +47,13 @@ FLIPS = {"baseline": None, "bot": "mean", "lgeu": "mean", "mgwp": "concat", "pcb
 def make_checkpoint(path: Path, model: str, num_classes: int = 5, seed: int = 0, **overrides) -> Path:
     """A ``last.pt``-style checkpoint (weights + config) of a randomly initialised 1/8-width
     model from ``<model>-smoke`` (fp32), without training."""
-    from reidlab.engine.features import _build_model
+    from reidlab.engine.build import build_model
 
     fields = {"amp": None, "model_options": {"backbone_width": 0.125}, "test_flip": FLIPS.get(model)}
     fields.update(overrides)
     preset = get_preset(f"{model}-smoke", **fields)
     torch.manual_seed(seed)
-    net = _build_model(preset, num_classes).eval()
+    net = build_model(preset, num_classes).eval()
     with torch.no_grad():   # non-trivial BN statistics so eval-mode BN is not an identity
         for m in net.modules():
             if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):

@@ -4,7 +4,7 @@ Typical use::
 
     from reidlab.data import load_dataset, ImageCache, BatchAugment, PKSampler
     ds = load_dataset("market1501", "data/market1501")
-    print(ds.summary())
+    ds.summary()                     # the split table as text
     cache = ImageCache(ds.train, size=(128, 64), cache_dir="data/market1501/.cache")
     aug = BatchAugment(size=(256, 128))
     sampler = PKSampler([r.pid for r in ds.train], p=16, k=4, seed=0)
@@ -27,11 +27,11 @@ from reidlab.data.datasets import (
     MARKET_SEQUENCE_LENGTHS,
     ReIDDataset,
     detect_layout,
-    info_main,
     list_datasets,
     load_dataset,
     market_global_frame,
 )
+from reidlab.data.cli import info_main
 from reidlab.data.images import ImageCache, decode_image
 from reidlab.data.keypoints import load_keypoints, save_keypoints, stack_keypoints
 from reidlab.data.records import FLIP_PERMUTATION, KEYPOINT_NAMES, ImageRecord

@@ -27,7 +27,6 @@ file, the expected pattern and the fix).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -268,7 +267,25 @@ def _bad_name(path: Path, layout: str, pattern: str) -> DatasetError:
         f"e.g. {_EXAMPLES.get(layout, '')}); rename or remove the file")
 
 
+#: Accepted ranges of the numbers read from file names (inclusive low, exclusive high): ids
+#: and cameras must fit a 32-bit label, frames a 63-bit clock.
+LABEL_RANGES: dict[str, tuple[int, int]] = {"identity": (-1, 2**31), "camera": (0, 2**31), "frame": (0, 2**62)}
+
+
+def _check_ranges(items: Sequence[_Item]) -> None:
+    """One-line DatasetError for the first file whose identity, camera or frame is out of
+    :data:`LABEL_RANGES` (e.g. a 23-digit identity that no label array can hold)."""
+    for it in items:
+        for what, value in (("identity", it.orig_pid), ("camera", it.camid), ("frame", it.frame)):
+            lo, hi = LABEL_RANGES[what]
+            if value is not None and not lo <= value < hi:
+                shown = value + 1 if what == "camera" else value   # cameras are 1-based in names
+                raise DatasetError(f"{it.path}: {what} {shown} is out of range (expected {lo + (what == 'camera')} "
+                                   f"<= {what} < {hi + (what == 'camera')}); rename or remove the file")
+
+
 def _records(items: Sequence[_Item], relabel: bool, exclude: Iterable[int] = ()) -> list[ImageRecord]:
+    _check_ranges(items)
     exclude = set(exclude)
     if relabel:
         items = [it for it in items if it.orig_pid not in exclude]
@@ -629,27 +646,6 @@ def load_dataset(name: str, root: PathLike, *, keypoints: Union[str, PathLike, N
                 ds.multi_query = attach_keypoints(ds.multi_query, base, mapping)
             ds.keypoints_source = str(source)
     return ds
-
-
-def info_main(argv: Optional[Sequence[str]] = None) -> int:
-    """``reidlab info --data PATH [--name auto|market1501|...]``: print the dataset summary."""
-    parser = argparse.ArgumentParser(prog="reidlab info", description="print a dataset's summary table")
-    parser.add_argument("--data", required=True, help="dataset root folder")
-    parser.add_argument("--name", default="auto", help=f"layout: auto (default) or one of {', '.join(_READERS)}")
-    parser.add_argument("--version", default=None, help="msmt17 only: V1, V2 or auto")
-    parser.add_argument("--variant", default=None, help="cuhk03np only: detected (default) or labeled")
-    parser.add_argument("--keypoints", default="auto", help="keypoint file/folder, 'auto' (default) or 'none'")
-    args = parser.parse_args(list(argv) if argv is not None else None)
-    name = detect_layout(args.data) if args.name == "auto" else args.name
-    options = {}
-    if args.version is not None:
-        options["version"] = args.version
-    if args.variant is not None:
-        options["variant"] = args.variant
-    kp = None if args.keypoints.lower() == "none" else args.keypoints
-    ds = load_dataset(name, args.data, keypoints=kp, **options)
-    print(ds.summary())
-    return 0
 
 
 def pid_counts(records: Iterable[ImageRecord]) -> Counter:

@@ -33,8 +33,16 @@ PathLike = Union[str, os.PathLike]
 _CACHE_VERSION = 1
 
 
-def _fix_hint(path: str) -> str:
-    return f"re-extract the dataset or delete {path} (and its entry) and retry"
+class ImageReadError(DatasetError):
+    """One image that cannot be used: ``path``, what is wrong (``reason``) and the ``fix``.
+    ``str(err)`` is the one-line ``"<path>: <reason>; <fix>"``."""
+
+    def __init__(self, path: str, reason: str, fix: str) -> None:
+        self.path, self.reason, self.fix = path, reason, fix
+        super().__init__(f"{path}: {reason}; {fix}")
+
+
+_REPLACE = "re-extract the dataset or delete the file (and its entry) and retry"
 
 
 def pil_to_rgb(img, size: Optional[tuple[int, int]] = None):
@@ -70,17 +78,21 @@ def load_rgb(path: PathLike, size: Optional[tuple[int, int]] = None):
 
 
 def _load_pil(path: str, size: Optional[tuple[int, int]] = None):
-    """Open, fully decode and convert ``path`` to an RGB PIL image (optionally resized)."""
+    """Open, fully decode and convert ``path`` to an RGB PIL image (optionally resized).
+
+    Raises:
+        ImageReadError: missing, unreadable (permissions), zero-byte, corrupt or truncated file.
+    """
     from PIL import Image, UnidentifiedImageError
 
     try:
         nbytes = os.path.getsize(path)
     except FileNotFoundError:
-        raise DatasetError(f"{path}: image file not found; re-extract the dataset or reload the dataset records") from None
+        raise ImageReadError(path, "image file not found", "re-extract the dataset or reload the dataset records") from None
     except OSError as err:
-        raise DatasetError(f"{path}: cannot access image ({err.strerror}); check permissions") from None
+        raise ImageReadError(path, f"cannot access image ({err.strerror})", "check the folder's permissions") from None
     if nbytes == 0:
-        raise DatasetError(f"{path}: zero-byte image file (expected a JPEG/PNG image); {_fix_hint(path)}")
+        raise ImageReadError(path, "zero-byte image file (expected a JPEG/PNG image)", _REPLACE)
     try:
         with Image.open(path) as img:
             if size is not None and img.format == "JPEG":
@@ -88,11 +100,25 @@ def _load_pil(path: str, size: Optional[tuple[int, int]] = None):
                 img.draft("RGB", (size[1], size[0]))
             img.load()
             return pil_to_rgb(img, size)
+    except PermissionError:   # an OSError, but not a broken file: never advise deleting it
+        raise ImageReadError(path, "permission denied while reading the image",
+                             f"make it readable (chmod u+r '{path}') or run as its owner") from None
     except UnidentifiedImageError:
-        raise DatasetError(f"{path}: not a readable image (corrupt or not JPEG/PNG); {_fix_hint(path)}") from None
+        raise ImageReadError(path, "not a readable image (corrupt or not JPEG/PNG)", _REPLACE) from None
     except (OSError, SyntaxError, ValueError) as err:
         msg = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise DatasetError(f"{path}: corrupt or truncated image ({msg}); {_fix_hint(path)}") from None
+        raise ImageReadError(path, f"corrupt or truncated image ({msg})", _REPLACE) from None
+
+
+def unreadable_images_error(problems: Sequence[ImageReadError], total: int, show: int = 3) -> DatasetError:
+    """One :class:`DatasetError` line for several bad images: the count and the first ``show``
+    files with their reasons (a single problem keeps its own message)."""
+    if len(problems) == 1:
+        return problems[0]
+    listed = ", ".join(f"{e.path} ({e.reason})" for e in problems[:show])
+    more = f" and {len(problems) - show} more" if len(problems) > show else ""
+    fixes = sorted({e.fix for e in problems[:show]})
+    return DatasetError(f"{len(problems)} of {total} images cannot be read: {listed}{more}; {' / '.join(fixes)}")
 
 
 def decode_image(path: PathLike, size: Optional[tuple[int, int]] = None) -> torch.Tensor:
@@ -103,8 +129,8 @@ def decode_image(path: PathLike, size: Optional[tuple[int, int]] = None) -> torc
         size: optional ``(H, W)``: resize (bilinear) when the image has another size.
 
     Raises:
-        DatasetError: zero-byte, corrupt, truncated or missing file (one line naming the file
-            and suggesting to re-extract or delete it).
+        ImageReadError (a :class:`DatasetError`): zero-byte, corrupt, truncated, missing or
+            unreadable (permission denied) file; one line naming the file and the fix.
     """
     img = _load_pil(os.fspath(path), size)
     return torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1).contiguous()
@@ -149,7 +175,8 @@ class ImageCache:
     ``[B, 3, H, W]`` (``[3, H, W]`` for an int). ``cache.images`` is the whole tensor.
 
     Raises:
-        DatasetError: an unreadable image (named in the message).
+        DatasetError: unreadable images: every image is tried, then one line gives their count
+            and the first three with the reason (missing, permission denied, zero-byte, corrupt).
     """
 
     def __init__(self, records_or_paths: Sequence, size: tuple[int, int] = (256, 128),
@@ -188,18 +215,25 @@ class ImageCache:
         self.images: torch.Tensor = torch.from_numpy(buf)
 
     def _decode_into(self, out: np.ndarray) -> None:
+        """Decode every image into ``out``; all of them are tried, then one error lists the
+        unreadable ones (count + the first few) instead of stopping at the first."""
         size = self.size
 
-        def work(i: int) -> None:
-            out[i] = np.asarray(_load_pil(self.paths[i], size), dtype=np.uint8).transpose(2, 0, 1)
+        def work(i: int) -> Optional[ImageReadError]:
+            try:
+                out[i] = np.asarray(_load_pil(self.paths[i], size), dtype=np.uint8).transpose(2, 0, 1)
+            except ImageReadError as err:
+                return err
+            return None
 
         if self.num_threads <= 1 or len(self.paths) < 2:
-            for i in range(len(self.paths)):
-                work(i)
-            return
-        with ThreadPoolExecutor(self.num_threads) as pool:
-            for fut in [pool.submit(work, i) for i in range(len(self.paths))]:
-                fut.result()
+            results = [work(i) for i in range(len(self.paths))]
+        else:
+            with ThreadPoolExecutor(self.num_threads) as pool:
+                results = list(pool.map(work, range(len(self.paths))))
+        problems = [e for e in results if e is not None]
+        if problems:
+            raise unreadable_images_error(problems, len(self.paths))
 
     def __len__(self) -> int:
         return len(self.paths)

@@ -59,15 +59,13 @@ Camera numbers are **1-based** in file names, ``manifest.csv`` and ``synthreid.j
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
+import logging
 import math
 import os
 import shutil
-import sys
-import time
 import zlib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -77,6 +75,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from reidlab.errors import ConfigError, DatasetError
+
+logger = logging.getLogger(__name__)
 
 #: Frames per second of every camera (one shared wall clock).
 FPS = 25
@@ -1179,29 +1179,113 @@ def _is_synthreid(path: Path) -> bool:
     return (path / "synthreid.json").is_file()
 
 
+#: Files ``generate`` writes at the dataset root (besides the split folders).
+OWN_FILES = ("keypoints.json", "sequence_lengths.json", "manifest.csv", "synthreid.json", ".complete")
+
+
+def _foreign_entries(out: Path) -> tuple[list[str], list[str]]:
+    """What in an existing SynthReID folder ``generate`` did not write.
+
+    Returns ``(kept, strays)``: ``kept`` = top-level entries that are neither split folders nor
+    :data:`OWN_FILES` (e.g. the user's ``my_annotations/``; moved into the new dataset
+    unchanged), ``strays`` = paths inside the split folders not listed in ``manifest.csv``
+    (they would be read as dataset images, so ``generate`` refuses to touch the folder).
+    """
+    kept = sorted(n for n in os.listdir(out) if n not in OWN_FILES and n not in SPLITS)
+    own: set[str] = set()
+    if (out / "manifest.csv").is_file():
+        own = {f"{r['split']}/{r['name']}" for r in load_manifest(out)}
+    strays = []
+    for split in SPLITS:
+        if (out / split).is_dir():
+            for f in sorted((out / split).rglob("*")):
+                rel = f.relative_to(out).as_posix()
+                if f.is_dir() or rel not in own:
+                    strays.append(rel)
+        elif (out / split).exists():
+            strays.append(split)
+    return kept, strays
+
+
+def _swap_in(tmp: Path, out: Path, kept: Sequence[str]) -> None:
+    """Replace the SynthReID folder ``out`` by the new one in ``tmp``, carrying ``kept``
+    (the user's top-level entries) over unchanged. Only the generator's own files are deleted."""
+    moved: list[str] = []
+    try:
+        for name in kept:
+            os.rename(out / name, tmp / name)
+            moved.append(name)
+    except OSError:
+        for name in moved:   # put back what was already moved, then report
+            os.rename(tmp / name, out / name)
+        raise
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    os.rename(out, old)
+    os.rename(tmp, out)
+    shutil.rmtree(old)
+
+
+def _write_metadata(tmp: Path, plan: Plan, cfg: SynthConfig, rows: list, kps: dict[str, np.ndarray]) -> None:
+    """Everything but the images: keypoints.json, sequence_lengths.json, manifest.csv,
+    synthreid.json, then the ``.complete`` marker (last)."""
+    _save_keypoints(tmp / "keypoints.json", kps)
+    _write_json(tmp / "sequence_lengths.json", plan.seq_lengths)
+    rows.sort(key=lambda r: (r[0], r[1]))
+    with open(tmp / "manifest.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(_MANIFEST_COLUMNS)
+        w.writerows(rows)
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "fps": FPS,
+        "seed": cfg.seed,
+        "config": cfg.to_dict(),
+        "counts": {split: sum(1 for s in plan.shots if s.split == split) for split in SPLITS},
+        "cameras": [asdict(c) for c in plan.cameras],
+        "topology": [asdict(e) for e in plan.edges],
+        "identities": {str(pid): _identity_info(plan, pid, split)
+                       for split, pids in (("train", plan.train_pids), ("test", plan.test_pids)) for pid in pids},
+    }
+    _write_json(tmp / "synthreid.json", meta)
+    (tmp / ".complete").write_text("SynthReID\n")
+
+
 def generate(out_dir: PathLike, config: Optional[SynthConfig] = None, progress: bool = False) -> Path:
     """Generate a SynthReID dataset at ``out_dir`` (Market-1501 layout, see module docstring).
 
     The dataset is written into a temporary folder next to ``out_dir`` and renamed into
     place, with ``.complete`` written last. An existing ``out_dir`` is replaced only if it is
-    a previous SynthReID dataset (or empty).
+    empty or a previous SynthReID dataset, and then only the generator's own files are
+    replaced: other top-level entries (``my_annotations/``, caches) are kept as they are.
 
     Args:
         out_dir: destination folder.
         config: generation knobs (default :class:`SynthConfig()`).
-        progress: print a progress line every 1000 images to stderr.
+        progress: log a progress line every 1000 images (logger ``reidlab.data.synthetic``,
+            level INFO; ``reidlab synth --progress`` shows them on stderr).
 
     Returns:
         ``Path(out_dir)``.
 
     Raises:
         ConfigError: inconsistent ``config``.
-        DatasetError: ``out_dir`` exists and is not a SynthReID dataset.
+        DatasetError: ``out_dir`` exists and is not a SynthReID dataset, is a file, or holds
+            files in its split folders that the generator did not write (nothing is changed).
     """
     cfg = config or SynthConfig()
     out = Path(out_dir)
-    if out.exists() and not (out.is_dir() and (_is_synthreid(out) or not any(out.iterdir()))):
-        raise DatasetError(f"{out}: exists and is not a SynthReID dataset; choose another --out or remove it")
+    kept: list[str] = []
+    if out.exists():
+        if not out.is_dir():
+            raise DatasetError(f"{out}: exists and is a file, not a dataset folder; choose another --out")
+        if not _is_synthreid(out) and any(out.iterdir()):
+            raise DatasetError(f"{out}: exists and is not a SynthReID dataset; choose another --out or remove it")
+        if _is_synthreid(out):
+            kept, strays = _foreign_entries(out)
+            if strays:
+                raise DatasetError(f"{out}: {len(strays)} file(s) in its split folders were not written by reidlab synth "
+                                   f"(e.g. {strays[0]}); they would be replaced or read as dataset images: move them "
+                                   "out of the split folders or choose another --out")
     plan = plan_dataset(cfg)
     backgrounds = [_background(cfg, c) for c in plan.cameras]
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -1222,31 +1306,12 @@ def generate(out_dir: PathLike, config: Optional[SynthConfig] = None, progress: 
             rows.append((s.split, s.name, s.pid, s.cam, s.seq, s.frame, s.global_frame, s.kind,
                          view_label(s.yaw) if s.kind in ("id", "gt", "distractor") else "", f"{s.yaw:.4f}"))
             if progress and (i + 1) % 1000 == 0:
-                print(f"synth: {i + 1}/{len(plan.shots)} images", file=sys.stderr)
-        _save_keypoints(tmp / "keypoints.json", kps)
-        _write_json(tmp / "sequence_lengths.json", plan.seq_lengths)
-        rows.sort(key=lambda r: (r[0], r[1]))
-        with open(tmp / "manifest.csv", "w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh, lineterminator="\n")
-            w.writerow(_MANIFEST_COLUMNS)
-            w.writerows(rows)
-        counts = {split: sum(1 for s in plan.shots if s.split == split) for split in SPLITS}
-        meta = {
-            "format_version": FORMAT_VERSION,
-            "fps": FPS,
-            "seed": cfg.seed,
-            "config": cfg.to_dict(),
-            "counts": counts,
-            "cameras": [asdict(c) for c in plan.cameras],
-            "topology": [asdict(e) for e in plan.edges],
-            "identities": {str(pid): _identity_info(plan, pid, split)
-                           for split, pids in (("train", plan.train_pids), ("test", plan.test_pids)) for pid in pids},
-        }
-        _write_json(tmp / "synthreid.json", meta)
-        (tmp / ".complete").write_text("SynthReID\n")
+                logger.info("synth: %d/%d images", i + 1, len(plan.shots))
+        _write_metadata(tmp, plan, cfg, rows, kps)
         if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+            _swap_in(tmp, out, kept)
+        else:
+            os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -1338,37 +1403,3 @@ def sample_sheet(root: PathLike, n_ids: int = 8, split: str = "test", seed: int 
     fig.subplots_adjust(wspace=0.05, hspace=0.08, left=0.08, right=0.99, top=0.95, bottom=0.01)
     return fig
 
-
-# --------------------------------------------------------------------------------------
-# command line
-# --------------------------------------------------------------------------------------
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """``reidlab synth --out DIR [--seed N] [--ids N] [--cameras N] [--small]``."""
-    ap = argparse.ArgumentParser(prog="reidlab synth", description="Generate the SynthReID dataset (Market-1501 layout).")
-    ap.add_argument("--out", default="data/synthreid", help="output folder (default data/synthreid)")
-    ap.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
-    ap.add_argument("--ids", type=int, default=None, help="identities per split (default 300; --small: 40)")
-    ap.add_argument("--cameras", type=int, default=None, help="number of cameras, 2..9 (default 6)")
-    ap.add_argument("--small", action="store_true", help="tiny preset for tests and smoke runs (40 + 40 ids)")
-    ap.add_argument("--progress", action="store_true", help="print progress to stderr")
-    args = ap.parse_args(list(argv) if argv is not None else None)
-    over: dict = {"seed": args.seed}
-    if args.ids is not None:
-        over.update(num_train_ids=args.ids, num_test_ids=args.ids)
-    if args.cameras is not None:
-        over["num_cameras"] = args.cameras
-    cfg = SynthConfig.small(**over) if args.small else SynthConfig(**over)
-    t0 = time.perf_counter()
-    root = generate(args.out, cfg, progress=args.progress)
-    dt = time.perf_counter() - t0
-    c = load_info(root)["counts"]
-    print(f"SynthReID -> {root}: {cfg.num_train_ids}+{cfg.num_test_ids} ids, {cfg.num_cameras} cameras, "
-          f"train {c['bounding_box_train']} / query {c['query']} / gallery {c['bounding_box_test']} / gt_bbox {c['gt_bbox']} images, "
-          f"seed {cfg.seed}, {dt:.1f} s")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

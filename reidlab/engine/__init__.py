@@ -22,7 +22,7 @@ __all__ = ["train", "load_run", "evaluate_run", "run_evaluation", "run_features"
 
 _LAZY = {
     "train": ("reidlab.engine.trainer", "train"),
-    "WarmupMultiStep": ("reidlab.engine.trainer", "WarmupMultiStep"),
+    "WarmupMultiStep": ("reidlab.engine.build", "WarmupMultiStep"),
     "load_run": ("reidlab.engine.runs", "load_run"),
     "evaluate_run": ("reidlab.engine.runs", "evaluate_run"),
     "run_evaluation": ("reidlab.engine.runs", "run_evaluation"),

@@ -4,7 +4,8 @@ A checkpoint is a plain dict of tensors and JSON-like values (no pickled classes
 with ``torch.load(..., weights_only=True)``. Files are written atomically: the data goes to a
 temporary file in the destination folder, is flushed and ``fsync``-ed, then ``os.replace``-d
 over the old file (and the folder entry is ``fsync``-ed). A crash at any point leaves either
-the old or the new file, never a torn one.
+the old or the new file, never a torn one. The trainer also keeps the checkpoint it replaces
+(``last.prev.pt``, :func:`previous_path`), the fallback when ``last.pt`` cannot be read.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 
 from reidlab.errors import CheckpointError
-from reidlab.fileio import atomic_open, atomic_write_text  # noqa: F401  (re-exported)
+from reidlab.fileio import atomic_open, atomic_write_text  # noqa: F401  (atomic_write_text: re-exported)
 
 PathLike = Union[str, os.PathLike]
 
@@ -27,12 +28,21 @@ PathLike = Union[str, os.PathLike]
 CHECKPOINT_FORMAT = "reidlab-checkpoint-v1"
 
 
-def atomic_save(obj: Any, path: PathLike) -> Path:
+def previous_path(path: PathLike) -> Path:
+    """Where :func:`atomic_save` keeps the replaced version of ``path``: ``last.pt`` ->
+    ``last.prev.pt``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.prev{path.suffix}")
+
+
+def atomic_save(obj: Any, path: PathLike, keep_previous: bool = False) -> Path:
     """``torch.save(obj)`` to ``path`` atomically (see :mod:`reidlab.fileio`).
 
     On any exception the temporary file is removed and an existing ``path`` is untouched.
+    With ``keep_previous`` the file being replaced is kept as :func:`previous_path`
+    (``last.prev.pt``): if ``last.pt`` is ever unreadable, the run resumes from that one.
     """
-    with atomic_open(path, "wb") as fh:
+    with atomic_open(path, "wb", backup=previous_path(path) if keep_previous else None) as fh:
         torch.save(obj, fh)
     return Path(path)
 
@@ -58,8 +68,9 @@ def load_checkpoint(path: PathLike, map_location: Union[str, torch.device] = "cp
     except Exception as err:  # torch raises several types for torn/corrupt files
         lines = [ln.strip() for ln in str(err).strip().splitlines() if ln.strip()] or [type(err).__name__]
         first = next((ln for ln in lines if "error:" in ln.lower()), lines[0])
-        raise CheckpointError(f"{path}: cannot read checkpoint ({first}); delete it and resume from another "
-                              "checkpoint or retrain") from None
+        raise CheckpointError(f"{path}: cannot read checkpoint ({first}); keep the file (it may be the only "
+                              "copy of the work) and resume from another checkpoint of the run (last.prev.pt, "
+                              "best.pt: --resume PATH) or train into a new --out") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not a reidlab checkpoint (expected format {CHECKPOINT_FORMAT!r}); "
                               "point to a run folder written by reidlab train")

@@ -21,28 +21,41 @@ from reidlab.fileio import atomic_open
 __all__ = ["train_main", "eval_main", "format_results"]
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (a usage error, exit 2, otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: expected a whole number >= 1") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: expected a whole number >= 1")
+    return value
+
+
 def _train_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="reidlab train",
         description="Train a model from a preset on a dataset folder; writes config.json, metrics.csv, "
-                    "last.pt and best.pt to --out.",
+                    "last.pt (+ last.prev.pt, the checkpoint before it) and best.pt to --out.",
         epilog="examples:\n"
                "  reidlab train --preset pfn-cpu-demo --data data/synthreid --out runs/pfn\n"
-               "  reidlab train --preset pfn-cpu-demo --data data/synthreid --out runs/pfn --resume\n"
+               "  reidlab train --out runs/pfn --resume                   # continue from last.pt\n"
+               "  reidlab train --out runs/pfn --resume runs/pfn/best.pt  # continue from a named checkpoint\n"
                "  reidlab train --preset bot-smoke --data data/synthreid --out runs/t --max-iters 5 --set lr=1e-3\n"
                "  torchrun --nproc_per_node 2 -m reidlab train --preset bot-cpu-demo --data data/synthreid --out runs/ddp\n"
                "presets: reidlab train --list-presets",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--preset", help="recipe name, e.g. pfn-cpu-demo (see --list-presets)")
-    p.add_argument("--data", help="dataset root folder (e.g. data/synthreid)")
+    p.add_argument("--preset", help="recipe name, e.g. pfn-cpu-demo (see --list-presets); default with --resume: the run's")
+    p.add_argument("--data", help="dataset root folder (e.g. data/synthreid); default with --resume: the run's")
     p.add_argument("--out", help="run folder (must be empty unless --resume)")
     p.add_argument("--dataset", default="auto", help="dataset layout (default: auto-detect)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--epochs", type=int, default=None, help="override the preset's number of epochs")
-    p.add_argument("--max-iters", type=int, default=None, help="stop after N iterations in total (quick runs)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
-    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
+    p.add_argument("--epochs", type=_positive_int, default=None, help="override the preset's number of epochs")
+    p.add_argument("--max-iters", type=_positive_int, default=None, help="stop after N iterations in total (quick runs)")
+    p.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
+                   help="continue the run in --out from last.pt (or from CHECKPOINT, e.g. runs/x/best.pt)")
+    p.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N (default: auto = cuda if available)")
     p.add_argument("--cache-dir", default=None, help="keep decoded training images memory-mapped here")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a preset field (repeatable), e.g. --set lr=0.001 --set model_options.backbone_width=0.25")
@@ -54,9 +67,26 @@ def _train_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: ``train()`` arguments that have their own option: ``--set seed=3`` is refused with a pointer to it.
+_OWN_OPTIONS = {"seed": "--seed", "max_iters": "--max-iters", "device": "--device",
+                "data": "--data", "out": "--out", "resume": "--resume", "dataset": "--dataset",
+                "cache_dir": "--cache-dir", "evaluate": "--no-eval", "progress": "--no-progress",
+                "name": "--preset", "preset_or_config": "--preset"}
+
+
 def train_main(argv: Optional[Sequence[str]] = None) -> int:
-    """``reidlab train`` entry point; returns the process exit code."""
+    """``reidlab train`` entry point; returns the process exit code.
+
+    Per-epoch lines (the ``reidlab`` logger) and warnings go to stderr, the final summary to
+    stdout. Ctrl-C ends with one line naming the last checkpoint (exit 130, in
+    :func:`reidlab.cli.main`).
+    """
+    import logging
+    import os
+    import sys
+
     from reidlab.errors import ConfigError
+    from reidlab.log import log_to_console
     from reidlab.presets import parse_override
 
     args = _train_parser().parse_args(argv)
@@ -65,20 +95,23 @@ def train_main(argv: Optional[Sequence[str]] = None) -> int:
 
         print(list_text(None if args.dataset == "auto" else args.dataset, data=args.data))
         return 0
-    for name in ("preset", "data", "out"):
+    needed = ("out",) if args.resume else ("preset", "data", "out")
+    for name in needed:
         if getattr(args, name) is None:
             raise ConfigError(f"--{name} is required (see reidlab train --help)")
     overrides = dict(parse_override(s) for s in args.overrides)
     epochs = args.epochs if args.epochs is not None else overrides.pop("epochs", None)
     overrides.pop("epochs", None)
+    for key in overrides:
+        if key in _OWN_OPTIONS:
+            raise ConfigError(f"--set {key}=...: {key} is not a preset field; use {_OWN_OPTIONS[key]}")
+    log_to_console(logging.WARNING if args.no_progress else logging.INFO, sys.stderr)
     from reidlab.engine.trainer import train
 
     run = train(args.preset, data=args.data, out=args.out, seed=args.seed, epochs=epochs,
                 max_iters=args.max_iters, device=args.device, resume=args.resume,
                 progress=not args.no_progress, dataset=args.dataset, cache_dir=args.cache_dir,
                 evaluate=not args.no_eval, **overrides)
-    import os
-
     if int(os.environ.get("RANK", "0")) == 0:
         m = run.metrics
         if m is not None and len(m) and "mAP" in m and m["mAP"].notna().any():

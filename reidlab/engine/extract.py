@@ -21,15 +21,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from reidlab.errors import ConfigError
+from reidlab.device import resolve_device  # also re-exported (defined once, in reidlab.device)
+from reidlab.errors import ConfigError, DatasetError
 
 __all__ = ["extract_features", "records_keypoints", "flip_keypoints", "autocast_context", "resolve_device"]
-
-def resolve_device(device: Union[str, torch.device, None] = None) -> torch.device:
-    """``None`` -> CUDA when available, else CPU; strings are parsed."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def amp_dtype(amp: Optional[str], device: torch.device) -> Optional[torch.dtype]:
@@ -66,6 +61,11 @@ def _image_size(path: str) -> tuple[int, int]:
         return img.height, img.width
 
 
+#: A visible landmark must lie inside its image extended by this fraction of the image's width
+#: (x) and height (y) on every side; farther out it is a wrong coordinate system or garbage.
+KEYPOINT_MARGIN = 0.5
+
+
 def records_keypoints(records: Sequence, size: tuple[int, int]) -> tuple[Tensor, int]:
     """Landmarks of ``records`` rescaled to images resized to ``size``.
 
@@ -77,11 +77,17 @@ def records_keypoints(records: Sequence, size: tuple[int, int]) -> tuple[Tensor,
         ``(kp, n_with)``: float32 ``[N, 18, 3]`` ``(x, y, visibility)`` in pixels of the
         resized image (records without landmarks get all-invisible zeros) and the number of
         records that had landmarks.
+
+    Raises:
+        DatasetError: visible landmarks outside the image extended by :data:`KEYPOINT_MARGIN`
+            of its size on each side (``-0.5 W <= x <= 1.5 W``, same for ``y``); one line
+            with the count and the first files.
     """
     h, w = size
     out = np.zeros((len(records), 18, 3), dtype=np.float32)
     n_with = 0
     sizes: dict[str, tuple[int, int]] = {}
+    bad: list[str] = []
     for i, rec in enumerate(records):
         kp = getattr(rec, "keypoints", None)
         if kp is None:
@@ -91,9 +97,21 @@ def records_keypoints(records: Sequence, size: tuple[int, int]) -> tuple[Tensor,
         if rec.path not in sizes:
             sizes[rec.path] = _image_size(rec.path)
         h0, w0 = sizes[rec.path]
+        vis = kp[:, 2] > 0
+        x, y = kp[vis, 0], kp[vis, 1]
+        m = KEYPOINT_MARGIN
+        if not (np.all((x >= -m * w0) & (x <= (1 + m) * w0)) and np.all((y >= -m * h0) & (y <= (1 + m) * h0))):
+            bad.append(f"{rec.path} (x {x.min():.4g}..{x.max():.4g}, y {y.min():.4g}..{y.max():.4g} "
+                       f"in a {w0}x{h0} image)")
+            continue
         out[i, :, 0] = kp[:, 0] * (w / w0)
         out[i, :, 1] = kp[:, 1] * (h / h0)
         out[i, :, 2] = kp[:, 2]
+    if bad:
+        raise DatasetError(f"{len(bad)} image(s) have visible keypoints outside the image (allowed: within "
+                           f"{KEYPOINT_MARGIN:g} x its width/height of the border): {', '.join(bad[:3])}"
+                           f"{' and more' if len(bad) > 3 else ''}; keypoints are stored-image pixels: fix the "
+                           "keypoint file (or mark those points invisible)")
     return torch.from_numpy(out), n_with
 
 
@@ -152,7 +170,7 @@ def extract_features(
             device = next(model.parameters()).device
         except StopIteration:
             device = torch.device("cpu")
-    device = torch.device(device)
+    device = resolve_device(device)
     from reidlab.data.images import ImageCache
 
     if isinstance(records_or_cache, ImageCache):
@@ -191,11 +209,10 @@ def extract_features(
                 x = x.contiguous(memory_format=torch.channels_last)
             kp = keypoints[idx].to(device) if needs_kp else None
             with autocast_context(device, dtype):
-                f = model(x, keypoints=kp) if needs_kp else model(x)
+                f = model(x, keypoints=kp)
                 if flip is not None:
                     kp_f = flip_keypoints(kp, size[1]) if needs_kp else None
-                    x_f = x.flip(-1)
-                    f_f = model(x_f, keypoints=kp_f) if needs_kp else model(x_f)
+                    f_f = model(x.flip(-1), keypoints=kp_f)
             f = f.float()
             if flip == "concat":
                 f = torch.cat([f, f_f.float()], dim=1)

@@ -30,31 +30,13 @@ import torch
 from torch import Tensor, nn
 
 from reidlab.data.images import ImageCache
+from reidlab.engine.build import build_model
+from reidlab.device import resolve_device  # also re-exported here (defined once, in reidlab.device)
 from reidlab.errors import CheckpointError, ConfigError
 
 __all__ = ["FeatureExtractor", "load_model", "resolve_device"]
 
 PathLike = Union[str, os.PathLike]
-
-
-def resolve_device(device: Union[str, torch.device, None] = "auto") -> torch.device:
-    """``"auto"`` / ``None`` -> CUDA if available, else Apple MPS if available, else CPU."""
-    if device is None or (isinstance(device, str) and device == "auto"):
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    return torch.device(device)
-
-
-def _build_model(preset, num_classes: int) -> nn.Module:
-    try:  # the trainer's builder (it may live in engine/build.py)
-        from reidlab.engine.build import build_model  # type: ignore[import-not-found]
-    except ImportError:
-        from reidlab.engine.trainer import build_model
-    return build_model(preset, num_classes)
 
 
 def load_model(source: Any, checkpoint: str = "auto",
@@ -95,7 +77,7 @@ def load_model(source: Any, checkpoint: str = "auto",
         raise CheckpointError(f"{path}: the checkpoint has no config (preset, num_classes); use a best.pt / last.pt "
                               "written by `reidlab train`")
     preset = Preset.from_dict(config["preset"])
-    model = _build_model(preset, int(config["num_classes"]))
+    model = build_model(preset, int(config["num_classes"]))
     try:
         model.load_state_dict(state["model"])
     except (RuntimeError, KeyError) as err:
@@ -205,7 +187,7 @@ class FeatureExtractor:
 
     def __init__(self, run_dir_or_weights: Any, device: Union[str, torch.device, None] = "auto",
                  checkpoint: str = "auto", batch_size: Optional[int] = None, amp: Optional[str] = "preset") -> None:
-        self.device = resolve_device(device)
+        self.device = resolve_device(device, auto_mps=True)
         self.model, self.preset, self.config = load_model(run_dir_or_weights, checkpoint, self.device)
         p = self.preset
         self.input_size: tuple[int, int] = (int(p.input_size[0]), int(p.input_size[1]))

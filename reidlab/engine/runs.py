@@ -95,7 +95,8 @@ def load_run(run_dir: PathLike, checkpoint: str = "auto", device: Union[str, tor
     """
     import pandas as pd
 
-    from reidlab.engine.trainer import build_model
+    from reidlab.device import resolve_device
+    from reidlab.engine.build import build_model
 
     path = Path(run_dir)
     cfg_path = path / "config.json"
@@ -118,7 +119,7 @@ def load_run(run_dir: PathLike, checkpoint: str = "auto", device: Union[str, tor
     preset = Preset.from_dict(state["config"]["preset"])
     model = build_model(preset, int(state["config"]["num_classes"]))
     model.load_state_dict(state["model"])
-    model.to(device).eval()
+    model.to(resolve_device(device)).eval()
     mpath = path / "metrics.csv"
     metrics = pd.read_csv(mpath) if mpath.is_file() and mpath.stat().st_size else pd.DataFrame()
     return Run(path=path, config=state["config"], preset=preset, model=model, metrics=metrics,
@@ -286,12 +287,3 @@ def evaluate_run(
                         device=device, progress=progress, use_cache=use_cache)
     return ev.table(names)
 
-
-def eval_api(name: str):
-    """Deprecated: import from :mod:`reidlab.eval` directly. Kept only for ``engine.trainer``
-    until it imports ``pairwise_distance`` / ``rank_metrics`` itself."""
-    import reidlab.eval as E
-
-    if not hasattr(E, name):
-        raise ConfigError(f"reidlab.eval.{name} does not exist")
-    return getattr(E, name)

@@ -1,16 +1,31 @@
 """The training loop: a preset + a dataset folder -> a run folder.
 
-``train("pfn-cpu-demo", data="data/synthreid", out="runs/pfn")`` does, per iteration:
-index batch from the sampler (PK or random) -> uint8 images gathered from the decode-once
-:class:`~reidlab.data.images.ImageCache` -> moved to the model's device -> batched
-augmentation there (:class:`~reidlab.data.augment.BatchAugment`, landmarks transformed with
-the images for pose-guided models) -> forward under autocast (bf16 on CPU, bf16/fp16 on
-CUDA; channels-last) -> :class:`reidlab.losses.JointLoss` with the preset's group weights ->
-backward (GradScaler for fp16), optional gradient clipping -> optimiser step. The learning
-rate follows the preset's warm-up + step schedule, updated every iteration from the epoch
-progress ``epoch + i / iters_in_epoch``.
+``train("pfn-cpu-demo", data="data/synthreid", out="runs/pfn")`` runs in named steps:
 
-Run folder (written by rank 0 only)::
+1. **validate** (:func:`reidlab.engine.prepare.validate`): arguments, the run folder (:mod:`reidlab.engine.rundir`),
+   the checkpoint to resume from and its compatibility with the data, the dataset (names,
+   labels, ranges: :mod:`reidlab.engine.preflight`). Nothing is built or written yet.
+2. **build** (:func:`~reidlab.engine.prepare.build`): the model, every training image decoded (and the query /
+   gallery images when evaluating: one error lists all unreadable files), keypoints checked,
+   sampler, optimiser, schedule, loss.
+3. **resume** (:func:`~reidlab.engine.prepare.resume`): the checkpoint's weights, optimiser, schedule, GradScaler,
+   sampler and RNG states and counters, refused in one line if they do not fit.
+   Only now is ``config.json`` written: a failed start or a failed ``--resume`` changes nothing.
+4. **one epoch** (:meth:`_Loop.run_epoch`, :meth:`_Loop.train_step`): per iteration, index
+   batch from the sampler (PK or random) -> uint8 images from the decode-once
+   :class:`~reidlab.data.images.ImageCache` -> the model's device -> batched augmentation
+   (landmarks transformed with the images for pose-guided models) -> forward under autocast
+   (bf16 on CPU, bf16/fp16 on CUDA; channels-last) -> :class:`reidlab.losses.JointLoss` ->
+   backward (GradScaler for fp16), optional gradient clipping -> optimiser step. The learning
+   rate follows the warm-up + step schedule, set every iteration from ``epoch + i / iters``.
+5. **checkpoint** (:meth:`_Loop.checkpoint`) at the epoch end (or the ``max_iters`` stop, or
+   every ``ckpt_every_iters``), **before** any evaluation, so a failing evaluation loses no
+   training (the checkpoint marks the evaluation as pending; a resume runs it first).
+6. **evaluate** (:meth:`_Loop.evaluate_pending`): single-query rank-1 / mAP, then a second
+   checkpoint with the result (copied to ``best.pt`` when the mAP improved).
+7. **log** (:meth:`_Loop.log_epoch`): one line per epoch on the ``reidlab`` logger (INFO).
+
+Run folder (written by rank 0 only, every file atomically)::
 
     config.json   the exact configuration (preset, seed, data path, dataset layout, classes,
                   device, world size, library versions)
@@ -18,8 +33,7 @@ Run folder (written by rank 0 only)::
                   stop by max_iters), loss (+ each loss part), lr, img_s, time_s (wall
                   seconds of the epoch's iterations), cpu_s (process CPU seconds of them,
                   all threads), and rank1 / mAP (fractions in [0, 1]) when evaluated
-    last.pt       checkpoint after the last epoch end, or mid-epoch every
-                  ``ckpt_every_iters`` iterations
+    last.pt       the latest checkpoint; last.prev.pt  the one before it (fallback)
     best.pt       copy of the checkpoint with the best mAP so far (when evaluated)
 
 Reproducibility: the augmentation generator and the global torch RNG (dropout) are re-seeded
@@ -28,151 +42,49 @@ every iteration from ``(seed, rank, iteration)``, the sampler is a pure function
 sampler states plus the position inside the epoch and the epoch's running sums. Resuming
 (``resume=True``) therefore reproduces the remaining batches exactly: on the CPU with the
 same seed, an interrupted-and-resumed run ends with the same weights as an uninterrupted one.
+Ctrl-C ends with :class:`reidlab.errors.Interrupted`: one line naming the last checkpoint and
+the command that resumes it.
 """
 
 from __future__ import annotations
 
-import bisect
-import csv
+import contextlib
 import hashlib
-import io
-import json
+import logging
 import math
 import os
-import platform
+import signal
 import sys
+import threading
 import time
-from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
+from reidlab.device import resolve_device
 from reidlab.engine import checkpoint as ckpt_io
 from reidlab.engine import distributed as D
-from reidlab.engine.extract import amp_dtype, autocast_context, extract_features, records_keypoints, resolve_device
-from reidlab.engine.sampling import RandomBatchSampler
-from reidlab.errors import ConfigError, DatasetError
-from reidlab.presets import Preset, apply_overrides, get_preset
+from reidlab.engine import prepare, rundir
+from reidlab.engine.build import WarmupMultiStep, build_model, build_optimizer, resolve_preset  # noqa: F401  (public here too)
+from reidlab.engine.extract import autocast_context, extract_features
+from reidlab.engine.prepare import Parts, Progress, Setup, write_or_explain
+from reidlab.engine.rundir import METRIC_COLUMNS
+from reidlab.errors import ConfigError, Interrupted
+from reidlab.presets import Preset
 
 __all__ = ["train", "WarmupMultiStep", "build_model", "build_optimizer", "resolve_preset", "METRIC_COLUMNS"]
 
+logger = logging.getLogger(__name__)
+
 PathLike = Union[str, os.PathLike]
 
-#: Leading columns of metrics.csv (loss parts follow ``loss`` in the order JointLoss reports them).
-METRIC_COLUMNS = ("epoch", "iters", "complete", "loss")
-_TAIL_COLUMNS = ("lr", "img_s", "time_s", "cpu_s", "rank1", "mAP")
 
-
-# ----------------------------------------------------------------- schedule
-class WarmupMultiStep:
-    """Linear warm-up then step decay, set per iteration from a fractional epoch ``t``.
-
-    ``lr_group(t) = base_lr_group * gamma ** (number of milestones <= floor(t))
-    * (warmup_factor + (1 - warmup_factor) * t / warmup_epochs  if t < warmup_epochs else 1)``.
-    """
-
-    def __init__(self, optimizer: torch.optim.Optimizer, milestones: tuple = (), gamma: float = 0.1,
-                 warmup_epochs: float = 0.0, warmup_factor: float = 0.1) -> None:
-        self.optimizer = optimizer
-        self.milestones = sorted(int(m) for m in milestones)
-        self.gamma = float(gamma)
-        self.warmup_epochs = float(warmup_epochs)
-        self.warmup_factor = float(warmup_factor)
-        self.base_lrs = [float(g["lr"]) for g in optimizer.param_groups]
-        self.t = 0.0
-
-    def factor(self, t: float) -> float:
-        """Multiplier of the base learning rates at fractional epoch ``t``."""
-        f = self.gamma ** bisect.bisect_right(self.milestones, math.floor(t + 1e-9))
-        if self.warmup_epochs > 0 and t < self.warmup_epochs:
-            f *= self.warmup_factor + (1.0 - self.warmup_factor) * t / self.warmup_epochs
-        return f
-
-    def step(self, t: float) -> None:
-        """Set every group's learning rate for fractional epoch ``t``."""
-        self.t = float(t)
-        f = self.factor(t)
-        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
-            group["lr"] = base * f
-
-    def state_dict(self) -> dict:
-        return {"base_lrs": list(self.base_lrs), "t": self.t, "milestones": list(self.milestones),
-                "gamma": self.gamma, "warmup_epochs": self.warmup_epochs, "warmup_factor": self.warmup_factor}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.base_lrs = [float(v) for v in state["base_lrs"]]
-        self.t = float(state["t"])
-
-
-# ----------------------------------------------------------------- builders
-def resolve_preset(preset_or_config: Union[str, Preset, Mapping[str, Any]], **overrides: Any) -> Preset:
-    """A :class:`Preset` from a name, a Preset, a preset dict or a run's ``config.json`` dict."""
-    if isinstance(preset_or_config, Preset):
-        return apply_overrides(preset_or_config, overrides)
-    if isinstance(preset_or_config, str):
-        return get_preset(preset_or_config, **overrides)
-    if isinstance(preset_or_config, Mapping):
-        d = preset_or_config.get("preset", preset_or_config)
-        return apply_overrides(Preset.from_dict(d), overrides)
-    raise ConfigError(f"expected a preset name, a Preset or a config dict, got {type(preset_or_config).__name__}")
-
-
-def build_model(preset: Preset, num_classes: int) -> nn.Module:
-    """``create_model`` with the preset's model, backbone, weights and options."""
-    from reidlab.models import create_model
-
-    return create_model(preset.model, num_classes=int(num_classes), backbone=preset.backbone,
-                        pretrained=preset.pretrained, **preset.model_options)
-
-
-def build_optimizer(model: nn.Module, preset: Preset) -> torch.optim.Optimizer:
-    """Adam or SGD with two parameter groups: ``backbone.*`` at ``lr * backbone_lr_mult``
-    (group 0) and everything else at ``lr`` (group 1). Empty groups are dropped."""
-    bb, head = [], []
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        (bb if name.startswith("backbone.") else head).append(p)
-    groups = []
-    if bb:
-        groups.append({"params": bb, "lr": preset.lr * preset.backbone_lr_mult, "name": "backbone"})
-    if head:
-        groups.append({"params": head, "lr": preset.lr, "name": "head"})
-    if preset.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=preset.lr, betas=(preset.momentum, 0.999),
-                                weight_decay=preset.weight_decay)
-    return torch.optim.SGD(groups, lr=preset.lr, momentum=preset.momentum, nesterov=preset.nesterov,
-                           weight_decay=preset.weight_decay)
-
-
-def _build_loss(model: nn.Module, preset: Preset, num_classes: int):
-    from reidlab.losses import JointLoss
-
-    return JointLoss(model.loss_terms, num_classes=num_classes, id_weight=preset.id_weight,
-                     metric_weight=preset.metric_weight, label_smoothing=preset.label_smoothing,
-                     margin=preset.margin)
-
-
+# ----------------------------------------------------------------- small helpers
 def _stream_seed(seed: int, rank: int, step: int, purpose: str) -> int:
     """A 63-bit seed for one random stream (pure function of its arguments)."""
     h = hashlib.blake2b(f"reidlab/{purpose}/{seed}/{rank}/{step}".encode(), digest_size=8).digest()
     return int.from_bytes(h, "little") & ((1 << 63) - 1)
-
-
-def _versions() -> dict:
-    import reidlab
-
-    out = {"reidlab": str(reidlab.__version__), "torch": str(torch.__version__), "numpy": str(np.__version__),
-           "python": platform.python_version()}
-    try:
-        import torchvision
-
-        out["torchvision"] = str(torchvision.__version__)
-    except Exception:  # pragma: no cover
-        pass
-    return out
 
 
 def _float_outputs(out: Mapping[str, Any]) -> dict:
@@ -199,66 +111,279 @@ def _show_progress(progress: bool) -> bool:
         return False
 
 
-def _write_metrics(path: Path, rows: list[dict]) -> None:
-    cols: list[str] = list(METRIC_COLUMNS)
-    for row in rows:
-        for k in row:
-            if k not in cols and k not in _TAIL_COLUMNS:
-                cols.append(k)
-    cols += list(_TAIL_COLUMNS)
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    for row in rows:
-        w.writerow({k: ("" if row.get(k) is None or (isinstance(row.get(k), float) and math.isnan(row[k]))
-                        else row.get(k)) for k in cols})
-    ckpt_io.atomic_write_text(path, buf.getvalue())
+# ----------------------------------------------------------------- evaluation
+def _evaluate(model: nn.Module, preset: Preset, ds, device: torch.device, eval_sets: dict) -> dict:
+    """Single-query rank-1 / mAP (fractions) of query vs gallery with the preset's metric and
+    flip TTA, on the images decoded in step 2."""
+    from reidlab.eval import pairwise_distance, rank_metrics
 
-
-def _check_data(data: Optional[PathLike]) -> Path:
-    if data is None:
-        raise ConfigError("no dataset given: pass data=<dataset folder> (CLI: --data data/synthreid)")
-    root = Path(data)
-    if not root.is_dir():
-        raise DatasetError(f"dataset folder {root} not found; generate the synthetic set with "
-                           f"`reidlab synth --out {root}` or point --data at a dataset root")
-    return root
-
-
-def _evaluate(model: nn.Module, ds, preset: Preset, device: torch.device, caches: dict,
-              kps: dict, channels_last: bool) -> dict:
-    """Single-query rank-1 / mAP on query vs gallery with the preset's metric and flip TTA."""
-    from reidlab.data.images import ImageCache
-    from reidlab.engine.runs import eval_api
-
-    pairwise_distance, rank_metrics = eval_api("pairwise_distance"), eval_api("rank_metrics")
-
-    feats = {}
-    for split in ("query", "gallery"):
-        recs = getattr(ds, split)
-        if split not in caches:
-            caches[split] = ImageCache(recs, size=preset.input_size)
-            if getattr(model, "needs_keypoints", False):
-                kps[split] = records_keypoints(recs, preset.input_size)[0]
-        feats[split] = extract_features(model, caches[split], batch_size=preset.eval_batch_size,
-                                        flip=preset.test_flip, device=device, amp=preset.amp,
-                                        keypoints=kps.get(split), channels_last=channels_last)
+    feats = {split: extract_features(model, cache, batch_size=preset.eval_batch_size, flip=preset.test_flip,
+                                     device=device, amp=preset.amp, keypoints=kp, channels_last=preset.channels_last)
+             for split, (cache, kp) in eval_sets.items()}
     dist = pairwise_distance(feats["query"], feats["gallery"], metric=preset.metric)
     res = rank_metrics(dist, [r.pid for r in ds.query], [r.pid for r in ds.gallery],
                        [r.camid for r in ds.query], [r.camid for r in ds.gallery]).as_dict()
     return {"rank1": float(res["rank1"]), "mAP": float(res["mAP"])}
 
 
+@contextlib.contextmanager
+def _sigint_deferred():
+    """Hold a Ctrl-C that arrives inside the block until the block is done (a checkpoint write
+    and its bookkeeping finish, so the interrupt message names the file really on disk)."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, None):   # not ours to handle
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+
+
+# ----------------------------------------------------------------- steps 4-7: the loop
+class _Loop:
+    """Epochs of iterations (step 4), checkpoints (5), evaluations (6) and log lines (7) over
+    the parts built in step 2, starting from the progress restored in step 3."""
+
+    def __init__(self, setup: Setup, parts: Parts, prog: Progress, dev: torch.device, info: D.DistInfo,
+                 config: dict, progress: bool, tracker: dict) -> None:
+        self.setup, self.parts, self.prog, self.dev, self.info = setup, parts, prog, dev, info
+        self.preset, self.config, self.tracker = setup.preset, config, tracker
+        self.show_bar = info.is_main and _show_progress(progress)
+        self.per_rank_batch = self.preset.images_per_batch // info.world_size
+
+    # -- control
+    def stopped(self) -> bool:
+        """True once ``max_iters`` iterations are done in total."""
+        return self.setup.max_iters is not None and self.prog.g >= self.setup.max_iters
+
+    def run(self) -> None:
+        """A pending evaluation first (its run was stopped during one), then the epochs left."""
+        if self.prog.eval_pending and self.setup.evaluate and (self.prog.history or self.prog.partial):
+            self.evaluate_pending()
+        while self.prog.epoch < self.preset.epochs and not self.stopped():
+            row, complete = self.run_epoch()
+            self.end_epoch(row, complete)
+
+    # -- step 4
+    def run_epoch(self) -> tuple[dict, bool]:
+        """Step 4: the current epoch's iterations from the saved position to its end or the
+        ``max_iters`` stop, with mid-epoch checkpoints every ``ckpt_every_iters``.
+        Returns the epoch's row (losses averaged over ranks) and whether the epoch completed."""
+        p, prog, parts = self.preset, self.prog, self.parts
+        prog.partial = None   # a row of an earlier max_iters stop in this epoch is recomputed at its end
+        parts.sampler.set_epoch(prog.epoch)
+        batches = parts.sampler.epoch_batches(prog.epoch)
+        n_it = len(batches) if p.iters_per_epoch is None else min(len(batches), p.iters_per_epoch)
+        n_it = D.all_reduce_min(n_it, self.info, self.dev)
+        if n_it == 0:
+            raise ConfigError(f"an epoch has no batches: {len(parts.pids)} training images, batch "
+                              f"{p.images_per_batch}; lower p/batch_size")
+        if prog.it0 == 0:
+            prog.accum = {}
+        acc = {"sums": dict(prog.accum.get("sums", {})), "n": int(prog.accum.get("n", 0)),
+               "images": int(prog.accum.get("images", 0)), "time": float(prog.accum.get("time", 0.0)),
+               "cpu": float(prog.accum.get("cpu", 0.0))}
+        bar = self._bar(n_it)
+        parts.model.train()
+        t0, c0 = time.perf_counter(), time.process_time()
+
+        def snapshot() -> dict:
+            return dict(acc, sums=dict(acc["sums"]), time=acc["time"] + time.perf_counter() - t0,
+                        cpu=acc["cpu"] + time.process_time() - c0)
+
+        i = prog.it0
+        while i < n_it:
+            loss, parts_ = self.train_step(batches[i], prog.epoch + i / n_it, i)
+            acc["sums"]["loss"] = acc["sums"].get("loss", 0.0) + loss
+            for k, v in parts_.items():
+                if k != "total":
+                    acc["sums"][k] = acc["sums"].get(k, 0.0) + float(v)
+            acc["n"] += 1
+            acc["images"] += self.per_rank_batch
+            i += 1
+            prog.g += 1
+            if bar is not None:
+                el = snapshot()["time"]
+                bar.set_postfix(loss=f"{acc['sums']['loss'] / acc['n']:.3f}",
+                                lr=f"{parts.optimizer.param_groups[-1]['lr']:.2e}",
+                                img_s=f"{acc['images'] * self.info.world_size / max(el, 1e-9):.0f}", refresh=False)
+                bar.update(1)
+            if self.stopped():
+                break
+            if i < n_it and p.ckpt_every_iters and prog.g % p.ckpt_every_iters == 0:
+                prog.it0, prog.accum = i, snapshot()
+                self.checkpoint()
+        if bar is not None:
+            bar.close()
+        prog.it0, prog.accum = i, snapshot()
+        return self.epoch_row(), i >= n_it
+
+    def _bar(self, n_it: int):
+        if not self.show_bar:
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=n_it, initial=self.prog.it0, desc=f"epoch {self.prog.epoch + 1}/{self.preset.epochs}",
+                    unit="it", leave=False, dynamic_ncols=True)
+
+    def train_step(self, batch: list, t: float, i: int) -> tuple[float, dict]:
+        """One iteration at fractional epoch ``t`` (``i``: iteration in the epoch, for messages):
+        seeded augmentation, forward under autocast, loss, backward, optimiser step.
+        Returns the loss value and its parts."""
+        parts, p, prog = self.parts, self.preset, self.prog
+        idx = torch.as_tensor(batch, dtype=torch.long)
+        parts.gen.manual_seed(_stream_seed(self.setup.seed, self.info.rank, prog.g, "augment"))
+        torch.manual_seed(_stream_seed(self.setup.seed, self.info.rank, prog.g, "torch"))
+        u8 = parts.cache[idx].to(self.dev, non_blocking=True)
+        targets = parts.pids[idx].to(self.dev, non_blocking=True)
+        kp = parts.keypoints[idx] if parts.keypoints is not None else None
+        x, kp = parts.aug(u8, keypoints=kp, generator=parts.gen)
+        if p.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        parts.sched.step(t)
+        with autocast_context(self.dev, parts.dtype):
+            outputs = parts.net(x, keypoints=kp)
+        loss, loss_parts = parts.criterion(_float_outputs(outputs), targets, keypoints=kp)
+        parts.optimizer.zero_grad(set_to_none=True)
+        if parts.scaler is not None:
+            parts.scaler.scale(loss).backward()
+            if p.grad_clip:
+                parts.scaler.unscale_(parts.optimizer)
+                nn.utils.clip_grad_norm_(parts.model.parameters(), p.grad_clip)
+            parts.scaler.step(parts.optimizer)
+            parts.scaler.update()
+        else:
+            loss.backward()
+            if p.grad_clip:
+                nn.utils.clip_grad_norm_(parts.model.parameters(), p.grad_clip)
+            parts.optimizer.step()
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise ConfigError(f"loss became {value} at epoch {prog.epoch + 1}, iteration {i + 1}; lower lr "
+                              f"(now {parts.optimizer.param_groups[-1]['lr']:.3g}) or enable grad_clip")
+        return value, loss_parts
+
+    def epoch_row(self) -> dict:
+        """The metrics.csv row of the current epoch so far: losses averaged over iterations and
+        ranks, lr, throughput, times; rank1 / mAP empty until evaluated."""
+        acc, prog = self.prog.accum, self.prog
+        sums = acc.get("sums", {})
+        keys = sorted(sums)
+        vec = torch.tensor([sums[k] for k in keys] + [float(acc.get("n", 0)), float(acc.get("images", 0))],
+                           dtype=torch.float64)
+        D.all_reduce_sum(vec, self.info)
+        n_all = max(vec[-2].item(), 1.0)
+        row: dict = {"epoch": prog.epoch + 1, "iters": prog.g, "complete": False, "loss": float("nan")}
+        for j, k in enumerate(keys):
+            row[k] = vec[j].item() / n_all
+        t = float(acc.get("time", 0.0))
+        row.update(lr=self.parts.optimizer.param_groups[-1]["lr"], img_s=vec[-1].item() / max(t, 1e-9),
+                   time_s=t, cpu_s=float(acc.get("cpu", 0.0)), rank1=float("nan"), mAP=float("nan"))
+        return row
+
+    # -- steps 5-7
+    def end_epoch(self, row: dict, complete: bool) -> None:
+        """At an epoch end (or the max_iters stop): record the row, checkpoint (step 5), then
+        evaluate if due (step 6), then log (step 7)."""
+        p, prog = self.preset, self.prog
+        row["complete"] = complete
+        due = complete and (prog.epoch + 1 >= p.epochs or (p.eval_every and (prog.epoch + 1) % p.eval_every == 0))
+        do_eval = self.setup.evaluate and (self.stopped() or bool(due))
+        if complete:
+            prog.history.append(row)
+            prog.epoch, prog.it0, prog.accum, prog.partial = prog.epoch + 1, 0, {}, None
+        else:
+            prog.partial = row
+        prog.eval_pending = do_eval
+        self.checkpoint()
+        self.write_metrics()
+        if do_eval:
+            self.evaluate_pending()
+        self.log_epoch(row)
+
+    def evaluate_pending(self) -> None:
+        """Step 6: evaluate the last row on rank 0, record the best mAP, and checkpoint again
+        (``best.pt`` when the mAP improved)."""
+        prog = self.prog
+        row = prog.partial if prog.partial is not None else prog.history[-1]
+        improved = False
+        if self.info.is_main:
+            row.update(_evaluate(self.parts.model, self.preset, self.setup.ds, self.dev, self.parts.eval_sets))
+            improved = row["mAP"] > prog.best["mAP"]
+            if improved:
+                prog.best = {"mAP": row["mAP"], "epoch": row["epoch"], "iters": row["iters"]}
+            self.parts.model.train()
+        prog.eval_pending = False
+        self.checkpoint(tag_best=improved)
+        self.write_metrics()
+        D.barrier(self.info)
+
+    def checkpoint(self, tag_best: bool = False) -> None:
+        """Step 5: write ``last.pt`` atomically (rank 0), keeping the replaced one as
+        ``last.prev.pt``; copy it to ``best.pt`` when ``tag_best``. A failed write (disk
+        full) is one line and leaves the previous files in place."""
+        if not self.info.is_main:
+            return
+        parts, prog, out = self.parts, self.prog, self.setup.out
+        state = {
+            "format": ckpt_io.CHECKPOINT_FORMAT, "model": parts.model.state_dict(),
+            "optimizer": parts.optimizer.state_dict(), "scheduler": parts.sched.state_dict(),
+            "scaler": parts.scaler.state_dict() if parts.scaler is not None else None,
+            "sampler": parts.sampler.state_dict(), "rng": ckpt_io.capture_rng_state(parts.gen),
+            "epoch": prog.epoch, "iter_in_epoch": prog.it0, "global_iter": prog.g, "config": self.config,
+            "history": prog.history, "partial": prog.partial, "accum": prog.accum, "best": prog.best,
+            "eval_pending": prog.eval_pending,
+        }
+        last, best = out / "last.pt", out / "best.pt"
+        with _sigint_deferred():
+            write_or_explain(last, out, lambda: ckpt_io.atomic_save(state, last, keep_previous=True))
+            prog.saved = self.tracker["saved"] = (prog.epoch, prog.it0, prog.g)
+            if tag_best:
+                write_or_explain(best, out, lambda: ckpt_io.atomic_copy(last, best))
+
+    def rows(self) -> list[dict]:
+        return self.prog.history + ([self.prog.partial] if self.prog.partial else [])
+
+    def write_metrics(self) -> None:
+        """``metrics.csv`` from the rows so far (rank 0; always the rows of ``last.pt``)."""
+        if self.info.is_main:
+            path = self.setup.out / "metrics.csv"
+            write_or_explain(path, self.setup.out, lambda: rundir.write_metrics(path, self.rows()))
+
+    def log_epoch(self, row: dict) -> None:
+        """Step 7: one INFO line per epoch (rank 0)."""
+        if not self.info.is_main:
+            return
+        ev = "" if math.isnan(row["mAP"]) else f"  rank1 {row['rank1']:.3f}  mAP {row['mAP']:.3f}"
+        tag = "" if row["complete"] else f" (stopped at iteration {row['iters']})"
+        logger.info("epoch %d/%d%s: loss %.4f  lr %.2e  %.0f img/s  %.1f s%s", row["epoch"], self.preset.epochs, tag,
+                    row["loss"], row["lr"], row["img_s"], row["time_s"], ev)
+
+    def result(self):
+        """The :class:`~reidlab.engine.runs.Run` (model in eval mode, rank 0's BN statistics)."""
+        from reidlab.engine.runs import Run, metrics_frame
+
+        D.broadcast_module(self.parts.model, self.info, buffers_only=True)
+        self.parts.model.eval()
+        return Run(path=self.setup.out, config=self.config, preset=self.preset, model=self.parts.model,
+                   metrics=metrics_frame(self.rows()), checkpoint="last", num_classes=self.setup.num_classes)
+
+
 # ----------------------------------------------------------------- train
 def train(
-    preset_or_config: Union[str, Preset, Mapping[str, Any]],
+    preset_or_config: Union[str, Preset, Mapping[str, Any], None],
     data: Optional[PathLike] = None,
     out: Optional[PathLike] = None,
     seed: int = 0,
     epochs: Optional[int] = None,
     max_iters: Optional[int] = None,
     device: Union[str, torch.device, None] = None,
-    resume: bool = False,
+    resume: Union[bool, PathLike] = False,
     progress: bool = True,
     dataset: str = "auto",
     cache_dir: Optional[PathLike] = None,
@@ -269,300 +394,80 @@ def train(
 
     Args:
         preset_or_config: preset name (``"pfn-cpu-demo"``), a :class:`Preset`, a preset dict,
-            or a run's ``config.json`` dict.
-        data: dataset root folder (e.g. ``data/synthreid``).
+            or a run's ``config.json`` dict; ``None`` when resuming (the run's own preset).
+        data: dataset root folder (e.g. ``data/synthreid``); default when resuming: the run's.
         out: run folder; must be empty or absent unless ``resume``.
         seed: seed of model initialisation, sampler, augmentation and dropout.
-        epochs: override the preset's number of epochs.
-        max_iters: stop after this many iterations in total (counted over the whole run,
-            resumes included); the stop point is checkpointed and evaluated.
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``; default CUDA when available.
-        resume: continue from ``out/last.pt`` (model, optimiser, scheduler, sampler, RNG and the
-            position inside the epoch); the stored config is used. Without a checkpoint in
-            ``out`` the run starts from scratch.
-        progress: tqdm bar per epoch (only on a terminal or in Jupyter) and one summary line
-            per epoch on stdout.
+        epochs: override the preset's number of epochs (>= 1).
+        max_iters: stop after this many iterations in total (>= 1; counted over the whole
+            run, resumes included); the stop point is checkpointed and evaluated.
+        device: ``"auto"``/``None`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``
+            (:func:`reidlab.device.resolve_device`).
+        resume: ``True``: continue the run in ``out`` from ``last.pt`` (or ``last.prev.pt``
+            when ``last.pt`` cannot be read) with the stored config; a new or empty ``out``
+            starts fresh with a warning; a run folder without a readable checkpoint is an
+            error. A path: continue from that checkpoint (e.g. ``runs/x/best.pt``).
+        progress: tqdm bar per epoch (only on a terminal or in Jupyter). The per-epoch summary
+            lines go to the ``reidlab`` logger (INFO; :func:`reidlab.log.log_to_console`).
         dataset: dataset layout for :func:`reidlab.data.load_dataset` (``"auto"`` detects it).
         cache_dir: memory-map the decoded training images here (reused by later runs).
         evaluate: run the periodic evaluation (``preset.eval_every``) and the final one.
         **overrides: preset field overrides, e.g. ``lr=1e-3``, ``**{"model_options.backbone_width": 0.25}``.
 
     Raises:
-        ConfigError: unknown preset/field, non-empty ``out`` without ``resume``, a pose-guided
-            model without a keypoint file.
-        DatasetError: missing or malformed dataset folder.
-        CheckpointError: unreadable ``last.pt`` when resuming.
+        ConfigError: unknown preset/field, a field of the wrong type, a non-empty ``out``
+            without ``resume``, an ``out`` that cannot be a folder, a bad device, a
+            pose-guided model without a keypoint file.
+        DatasetError: missing or malformed dataset folder, unreadable images (all listed
+            at once), fewer than 2 training identities, no query with a true match.
+        CheckpointError: nothing readable to resume, a checkpoint that does not fit the
+            data or settings, a failed write (disk full).
+        Interrupted: Ctrl-C; its message names the last checkpoint and the resume command.
     """
     dev = resolve_device(device)
     info, dev = D.setup(dev)
+    tracker: dict = {"out": None, "saved": None}
     try:
         run = _train(preset_or_config, data, out, seed, epochs, max_iters, dev, resume, progress,
-                     dataset, cache_dir, evaluate, overrides, info)
-    except BaseException:
+                     dataset, cache_dir, evaluate, overrides, info, tracker)
+    except BaseException as err:
         if info.owns_group and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
+        if isinstance(err, KeyboardInterrupt) and not isinstance(err, Interrupted):
+            raise Interrupted(_interrupt_message(tracker)) from None
         raise
     D.teardown(info)
     return run
 
 
-def _train(preset_or_config, data, out, seed, epochs, max_iters, dev, resume, progress, dataset,
-           cache_dir, evaluate, overrides, info: D.DistInfo):
-    from reidlab.data import BatchAugment, ImageCache, PKSampler, load_dataset
-    from reidlab.engine.runs import Run, metrics_frame
-
+def _interrupt_message(tracker: dict) -> str:
+    """One line for Ctrl-C: where the last checkpoint is and how to resume."""
+    out, saved = tracker.get("out"), tracker.get("saved")
     if out is None:
-        raise ConfigError("no run folder given: pass out=<folder> (CLI: --out runs/NAME)")
-    out = Path(out)
-    last_path = out / "last.pt"
-    state: Optional[dict] = None
-    if resume and last_path.is_file():
-        state = ckpt_io.load_checkpoint(last_path)
-        stored = state["config"]
-        preset = Preset.from_dict(stored["preset"])
-        if isinstance(preset_or_config, str) and preset_or_config != preset.name:
-            raise ConfigError(f"{out} holds a run of preset {preset.name!r}, not {preset_or_config!r}; "
-                              "resume with the same preset or choose another --out")
-        if overrides:
-            preset = apply_overrides(preset, overrides)
-        seed = int(stored["seed"])
-        data = data if data is not None else stored["data"]
-        dataset = stored.get("dataset", dataset)
-    else:
-        preset = resolve_preset(preset_or_config, **overrides)
-        if out.exists() and (not out.is_dir() or any(out.iterdir())) and not resume:
-            raise ConfigError(f"run folder {out} is not empty; pass --resume (resume=True) to continue it "
-                              "or choose another --out")
-    if epochs is not None:
-        preset = apply_overrides(preset, {"epochs": int(epochs)})
-    root = _check_data(data)
-    D.barrier(info)   # every rank has checked the run folder before rank 0 writes into it
+        return "interrupted before training started; nothing was written"
+    if saved is None:
+        return (f"interrupted before the first checkpoint; nothing to resume yet: `{rundir.resume_command(out)}` "
+                "starts the run afresh")
+    epoch, it0, g = saved
+    where = f"in epoch {epoch + 1}" if it0 else f"end of epoch {epoch}"
+    return (f"interrupted; the last checkpoint is {out / 'last.pt'} (iteration {g} of the run, {where}): "
+            f"resume with `{rundir.resume_command(out)}`")
 
-    ds = load_dataset(dataset, root, keypoints="auto")
-    num_classes = int(ds.num_train_pids)
-    train_recs = ds.train
 
-    # ---- model (same init on every rank: seeded, then broadcast)
-    torch.manual_seed(seed)
-    model = build_model(preset, num_classes)
-    needs_kp = bool(getattr(model, "needs_keypoints", False))
-    if needs_kp and ds.keypoints_source is None:
-        raise ConfigError(f"model {preset.model!r} needs body landmarks but {root / 'keypoints.json'} is missing "
-                          "(nor is there a keypoints/ OpenPose folder); regenerate the synthetic set with "
-                          "`reidlab synth` or add the file (see data/README.md)")
-    model.to(dev)
-    if preset.channels_last:
-        model.to(memory_format=torch.channels_last)
-    D.broadcast_module(model, info)
-
-    # ---- data pipeline
-    cache = ImageCache(train_recs, size=preset.input_size, cache_dir=cache_dir)
-    pids_t = torch.tensor([r.pid for r in train_recs], dtype=torch.long)
-    kp_all = None
-    if needs_kp:
-        kp_all, n_with = records_keypoints(train_recs, preset.input_size)
-        if n_with == 0:
-            raise ConfigError(f"model {preset.model!r} needs body landmarks but {ds.keypoints_source} has none for "
-                              f"the {len(train_recs)} training images of {root}; regenerate the keypoint file")
-    aug = BatchAugment(size=preset.input_size, flip_p=preset.flip_p, pad=preset.pad, erase_p=preset.erase_p)
-    gen = torch.Generator()
-    if preset.sampler == "pk":
-        sampler = PKSampler([r.pid for r in train_recs], p=preset.p, k=preset.k, seed=seed,
-                            rank=info.rank, world_size=info.world_size, epoch_def=preset.pk_epoch)
-    else:
-        sampler = RandomBatchSampler(len(train_recs), batch_size=preset.batch_size, seed=seed,
-                                     rank=info.rank, world_size=info.world_size)
-
-    # ---- optimisation
-    optimizer = build_optimizer(model, preset)
-    sched = WarmupMultiStep(optimizer, preset.milestones, preset.gamma, preset.warmup_epochs, preset.warmup_factor)
-    dtype = amp_dtype(preset.amp, dev)
-    scaler = torch.amp.GradScaler(dev.type) if dtype == torch.float16 else None
-    criterion = _build_loss(model, preset, num_classes)
-
-    # everything is validated: only now does the run folder get written
-    config = {
-        "preset": preset.to_dict(), "seed": int(seed), "data": str(root.resolve()),
-        "dataset": getattr(ds, "name", None) or dataset, "num_classes": num_classes,
-        "device": str(dev), "world_size": info.world_size, "max_iters": max_iters,
-        "versions": _versions(), "command": list(sys.argv),
-    }
-    if info.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        ckpt_io.atomic_write_text(out / "config.json", json.dumps(config, indent=2) + "\n")
-    net: nn.Module = model
+def _train(preset_or_config, data, out, seed, epochs, max_iters, dev, resume, progress, dataset,
+           cache_dir, evaluate, overrides, info: D.DistInfo, tracker: dict):
+    """Steps 1-7 in order (see the module docstring); ``tracker`` records the run folder and
+    the last checkpoint for the Ctrl-C message."""
+    setup = prepare.validate(preset_or_config, data, out, seed, epochs, max_iters, resume, dataset, evaluate, overrides)
+    tracker["out"] = setup.out
+    parts = prepare.build(setup, dev, info, cache_dir)
+    prog = prepare.resume(setup, parts, info)
+    tracker["saved"] = prog.saved
+    config = prepare.write_config(setup, dev, info)
+    parts.net = parts.model
     if info.enabled:
-        net = nn.parallel.DistributedDataParallel(
-            model, device_ids=[dev.index] if dev.type == "cuda" else None, find_unused_parameters=True)
-
-    # ---- resume state
-    epoch, it0, g = 0, 0, 0
-    history: list[dict] = []
-    accum: dict = {}
-    best = {"mAP": -1.0, "epoch": None}
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        if scaler is not None and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        if hasattr(sampler, "load_state_dict") and state.get("sampler"):
-            sampler.load_state_dict(state["sampler"])
-        ckpt_io.restore_rng_state(state["rng"], gen)
-        epoch, it0, g = int(state["epoch"]), int(state["iter_in_epoch"]), int(state["global_iter"])
-        history = [dict(r) for r in state.get("history", [])]
-        accum = dict(state.get("accum") or {})
-        best = dict(state.get("best") or best)
-        D.broadcast_module(model, info)
-
-    def save(ep: int, it: int, acc: dict, tag_best: bool) -> None:
-        if not info.is_main:
-            return
-        sd = {
-            "format": ckpt_io.CHECKPOINT_FORMAT, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": sched.state_dict(), "scaler": scaler.state_dict() if scaler is not None else None,
-            "sampler": sampler.state_dict(), "rng": ckpt_io.capture_rng_state(gen),
-            "epoch": ep, "iter_in_epoch": it, "global_iter": g, "config": config,
-            "history": history, "accum": acc, "best": best,
-        }
-        ckpt_io.atomic_save(sd, last_path)
-        if tag_best:
-            ckpt_io.atomic_copy(last_path, out / "best.pt")
-
-    show = info.is_main and _show_progress(progress)
-    say = info.is_main and progress
-    caches: dict = {}
-    kps_eval: dict = {}
-    per_rank_batch = preset.images_per_batch // info.world_size
-    partial_row: Optional[dict] = None
-    stop = max_iters is not None and g >= max_iters
-
-    while epoch < preset.epochs and not stop:
-        sampler.set_epoch(epoch)
-        batches = (sampler.epoch_batches(epoch) if hasattr(sampler, "epoch_batches") else list(sampler))
-        n_it = len(batches) if preset.iters_per_epoch is None else min(len(batches), preset.iters_per_epoch)
-        n_it = D.all_reduce_min(n_it, info, dev)
-        if n_it == 0:
-            raise ConfigError(f"an epoch has no batches: {len(train_recs)} training images, batch "
-                              f"{preset.images_per_batch}; lower p/batch_size")
-        if it0 == 0:
-            accum = {}
-        sums: dict[str, float] = dict(accum.get("sums", {}))
-        n_done = int(accum.get("n", 0))
-        images = int(accum.get("images", 0))
-        t_spent = float(accum.get("time", 0.0))
-        c_spent = float(accum.get("cpu", 0.0))
-        bar = None
-        if show:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=n_it, initial=it0, desc=f"epoch {epoch + 1}/{preset.epochs}", unit="it",
-                       leave=False, dynamic_ncols=True)
-        model.train()
-        t0, c0 = time.perf_counter(), time.process_time()
-        i = it0
-        while i < n_it:
-            idx = torch.as_tensor(batches[i], dtype=torch.long)
-            gen.manual_seed(_stream_seed(seed, info.rank, g, "augment"))
-            torch.manual_seed(_stream_seed(seed, info.rank, g, "torch"))
-            u8 = cache[idx].to(dev, non_blocking=True)
-            targets = pids_t[idx].to(dev, non_blocking=True)
-            kp = kp_all[idx] if needs_kp else None
-            x, kp = aug(u8, keypoints=kp, generator=gen)
-            if preset.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            sched.step(epoch + i / n_it)
-            with autocast_context(dev, dtype):
-                outputs = net(x, keypoints=kp) if needs_kp else net(x)
-            loss, parts = criterion(_float_outputs(outputs), targets, keypoints=kp)
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                if preset.grad_clip:
-                    scaler.unscale_(optimizer)
-                    nn.utils.clip_grad_norm_(model.parameters(), preset.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                if preset.grad_clip:
-                    nn.utils.clip_grad_norm_(model.parameters(), preset.grad_clip)
-                optimizer.step()
-            lv = float(loss.detach())
-            if not math.isfinite(lv):
-                raise ConfigError(f"loss became {lv} at epoch {epoch + 1}, iteration {i + 1}; lower lr "
-                                  f"(now {optimizer.param_groups[-1]['lr']:.3g}) or enable grad_clip")
-            sums["loss"] = sums.get("loss", 0.0) + lv
-            for k, v in parts.items():
-                if k == "total":
-                    continue
-                sums[k] = sums.get(k, 0.0) + float(v)
-            n_done += 1
-            images += per_rank_batch
-            i += 1
-            g += 1
-            if bar is not None:
-                el = t_spent + time.perf_counter() - t0
-                bar.set_postfix(loss=f"{sums['loss'] / n_done:.3f}", lr=f"{optimizer.param_groups[-1]['lr']:.2e}",
-                                img_s=f"{images * info.world_size / max(el, 1e-9):.0f}", refresh=False)
-                bar.update(1)
-            stop = max_iters is not None and g >= max_iters
-            if stop:
-                break
-            if i < n_it and preset.ckpt_every_iters and g % preset.ckpt_every_iters == 0:
-                save(epoch, i, {"sums": dict(sums), "n": n_done, "images": images,
-                                "time": t_spent + time.perf_counter() - t0,
-                                "cpu": c_spent + time.process_time() - c0}, False)
-        if bar is not None:
-            bar.close()
-        t_spent += time.perf_counter() - t0
-        c_spent += time.process_time() - c0
-        complete = i >= n_it
-
-        # ---- epoch (or stop point) summary, averaged over ranks
-        keys = sorted(sums)
-        vec = torch.tensor([sums[k] for k in keys] + [float(n_done), float(images)], dtype=torch.float64)
-        D.all_reduce_sum(vec, info)
-        n_all = max(vec[-2].item(), 1.0)
-        row: dict = {"epoch": epoch + 1, "iters": g, "complete": complete}
-        row["loss"] = vec[keys.index("loss")].item() / n_all
-        for j, k in enumerate(keys):
-            if k != "loss":
-                row[k] = vec[j].item() / n_all
-        row.update(lr=optimizer.param_groups[-1]["lr"], img_s=vec[-1].item() / max(t_spent, 1e-9),
-                   time_s=t_spent, cpu_s=c_spent, rank1=float("nan"), mAP=float("nan"))
-        last_epoch = complete and epoch + 1 >= preset.epochs
-        do_eval = evaluate and (stop or last_epoch or
-                                (complete and preset.eval_every and (epoch + 1) % preset.eval_every == 0))
-        improved = False
-        if do_eval:
-            if info.is_main:
-                row.update(_evaluate(model, ds, preset, dev, caches, kps_eval, preset.channels_last))
-                improved = row["mAP"] > best["mAP"]
-                if improved:
-                    best = {"mAP": row["mAP"], "epoch": epoch + 1, "iters": g}
-                model.train()
-            D.barrier(info)
-        if complete:
-            history.append(row)
-            save(epoch + 1, 0, {}, improved)
-            epoch, it0 = epoch + 1, 0
-            partial_row = None
-        else:
-            partial_row = row
-            save(epoch, i, {"sums": dict(sums), "n": n_done, "images": images, "time": t_spent, "cpu": c_spent},
-                 improved)
-        if info.is_main:
-            _write_metrics(out / "metrics.csv", history + ([partial_row] if partial_row else []))
-        if say:
-            ev = f"  rank1 {row['rank1']:.3f}  mAP {row['mAP']:.3f}" if do_eval and info.is_main else ""
-            tag = "" if complete else f" (stopped at iteration {g})"
-            print(f"epoch {epoch if complete else epoch + 1}/{preset.epochs}{tag}: loss {row['loss']:.4f}  "
-                  f"lr {row['lr']:.2e}  {row['img_s']:.0f} img/s  {t_spent:.1f} s{ev}", flush=True)
-
-    rows = history + ([partial_row] if partial_row else [])
-    # parameters are kept equal by DDP; BN running statistics are per rank: take rank 0's
-    D.broadcast_module(model, info, buffers_only=True)
-    model.eval()
-    return Run(path=out, config=config, preset=preset, model=model, metrics=metrics_frame(rows),
-               checkpoint="last", num_classes=num_classes)
+        parts.net = nn.parallel.DistributedDataParallel(
+            parts.model, device_ids=[dev.index] if dev.type == "cuda" else None, find_unused_parameters=True)
+    loop = _Loop(setup, parts, prog, dev, info, config, progress, tracker)
+    loop.run()
+    return loop.result()

@@ -7,6 +7,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
+from reidlab._checks import check_choice  # noqa: F401  (re-exported: one definition, in reidlab._checks)
 from reidlab.errors import ConfigError
 
 ArrayLike = Any  # torch.Tensor | np.ndarray | sequence
@@ -88,8 +89,3 @@ def _non_numeric(name: str, arr: np.ndarray) -> str:
     return (f"{name}: expected numbers (integer ids / float values), got {what}; convert string ids to "
             "integers first (e.g. with pandas.factorize) and keep ids within 64-bit integers")
 
-
-def check_choice(value: str, name: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ConfigError(f"{name}={value!r} is not supported; expected one of {', '.join(map(repr, choices))}")
-    return value

@@ -102,12 +102,12 @@ def ensure_dataset(cfg: NotebookConfig):
     if cfg.dataset == "synthreid" and not synth_complete(root):
         with _lock(root.parent / f".{root.name}.lock"):
             if not synth_complete(root):
-                from reidlab.data import synthetic
+                from reidlab.data.cli import synth_main
 
                 argv = ["--out", str(root), *cfg.prof.synth_args]
                 log.info("generating the synthetic dataset: reidlab synth %s",
                          " ".join([*cfg.prof.synth_args, "--out", short_path(root)]))
-                rc = synthetic.main(argv)
+                rc = synth_main(argv)
                 if rc not in (0, None) or not synth_complete(root):
                     raise DatasetError(f"{root}: synthetic dataset generation failed (exit {rc}); "
                                        f"run `reidlab synth --out {short_path(root)}` to see why")

@@ -41,7 +41,7 @@ class BoT(ResNetReIDModel):
     def __init__(self, num_classes: int, backbone: str = "resnet50", pretrained=False, *,
                  last_stride: int = 1, neck_feat: str = "after", backbone_width: float = 1.0) -> None:
         super().__init__()
-        check_choice("bot", "neck_feat", neck_feat, ("after", "before"))
+        check_choice(neck_feat, "neck_feat", ("after", "before"), where="model 'bot'")
         self.backbone = make_resnet("bot", backbone, pretrained, last_stride, backbone_width)
         c = self.backbone.out_channels["layer4"]
         self.neck = BNNeck(c, num_classes)
@@ -92,7 +92,7 @@ class PCB(ResNetReIDModel):
         super().__init__()
         self.num_stripes = check_int("pcb", "num_stripes", num_stripes)
         check_int("pcb", "part_dim", part_dim)
-        check_choice("pcb", "test_feature", test_feature, ("reduced", "pooled"))
+        check_choice(test_feature, "test_feature", ("reduced", "pooled"), where="model 'pcb'")
         self.backbone = make_resnet("pcb", backbone, pretrained, last_stride, backbone_width)
         c = self.backbone.out_channels["layer4"]
         self.reductions = nn.ModuleList(Reduction(c, part_dim) for _ in range(num_stripes))

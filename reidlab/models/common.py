@@ -1,15 +1,17 @@
-"""Helpers shared by the model files: option checks, backbone construction, options that
-every ResNet model takes."""
+"""Helpers shared by the model files: option checks (``check_choice`` is
+:func:`reidlab._checks.check_choice`, re-exported), backbone construction, options that every
+ResNet model takes."""
 
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional
 
 import torch
 
 from torch import Tensor, nn
 
+from reidlab._checks import check_choice  # noqa: F401  (re-exported for the model files)
 from reidlab.errors import ConfigError
 from reidlab.models.backbones import Pretrained, ResNetBackbone, build_backbone
 from reidlab.models.base import ReIDModel
@@ -17,13 +19,6 @@ from reidlab.models.base import ReIDModel
 RESNET_BACKBONES: tuple[str, ...] = ("resnet50", "resnet34", "resnet18")
 
 WIDTH_OPTION = {"backbone_width": (1.0, "channel multiplier of the backbone (1.0 = real net; 0.125/0.25 = tiny CPU test nets)")}
-
-
-def check_choice(model: str, option: str, value: Any, choices: Sequence[Any]) -> None:
-    """ConfigError unless ``value`` is one of ``choices``."""
-    if not any(type(value) is type(c) and value == c for c in choices):
-        raise ConfigError(f"model {model!r}: {option}={value!r} is not valid: expected one of "
-                          f"{', '.join(map(repr, choices))}")
 
 
 def check_bool(model: str, option: str, value: Any) -> bool:
@@ -41,7 +36,7 @@ def check_int(model: str, option: str, value: Any, minimum: int = 1) -> int:
 def make_resnet(model: str, backbone: str, pretrained: Pretrained, last_stride: Any,
                 width: Any, stem_relu: bool = True) -> ResNetBackbone:
     """Build the ResNet backbone of a model, with the model's name in errors."""
-    check_choice(model, "last_stride", last_stride, (1, 2))
+    check_choice(last_stride, "last_stride", (1, 2), where=f"model {model!r}")
     if not isinstance(width, (int, float)) or isinstance(width, bool) or not width > 0:
         raise ConfigError(f"model {model!r}: backbone_width={width!r} is not valid: expected a positive number")
     bb = build_backbone(backbone, pretrained=pretrained, last_stride=last_stride, width=float(width),

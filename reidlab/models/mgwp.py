@@ -157,7 +157,7 @@ class MGWP(ResNetReIDModel):
         self.num_parts = check_int("mgwp", "num_parts", num_parts, minimum=2 if part_fusion else 1)
         for opt, val in (("feature_dim", feature_dim), ("part_dim", part_dim), ("fusion_reduction", fusion_reduction)):
             check_int("mgwp", opt, val)
-        check_choice("mgwp", "test_feature", test_feature, ("backbone", "all"))
+        check_choice(test_feature, "test_feature", ("backbone", "all"), where="model 'mgwp'")
         branches = _check_branches(ms_branches)
         self.backbone = make_resnet("mgwp", backbone, pretrained, last_stride, backbone_width)
         ch = self.backbone.out_channels

@@ -60,7 +60,7 @@ class PFN(ResNetReIDModel):
                  feature_dim: int = 512, last_stride: int = 1, stem_relu: bool = False,
                  backbone_width: float = 1.0) -> None:
         super().__init__()
-        check_choice("pfn", "branches", branches, ("both", "global", "local"))
+        check_choice(branches, "branches", ("both", "global", "local"), where="model 'pfn'")
         check_bool("pfn", "stage4_global", stage4_global)
         check_bool("pfn", "stem_relu", stem_relu)
         self.num_stripes = check_int("pfn", "num_stripes", num_stripes)

@@ -47,7 +47,7 @@ def _explain(model: nn.Module, image: Tensor, keypoints: Any, needed: str, who: 
     try:
         with torch.no_grad():
             model.eval()
-            out = model.explain(x, keypoints=kp) if kp is not None else model.explain(x)
+            out = model.explain(x, keypoints=kp)
     except NotImplementedError as exc:
         raise ConfigError(f"{who}: {type(model).__name__} has no explain() outputs ({exc})") from None
     finally:

@@ -157,7 +157,7 @@ def _expand_keypoints(keypoints: Optional[Tensor], batch: int) -> Optional[Tenso
 def _training_logits(model: nn.Module, images: Tensor, kp: Optional[Tensor]) -> dict[str, Tensor]:
     """Named identity logits of a training-mode forward with BatchNorm/dropout in eval mode."""
     _frozen_eval_layers(model)
-    out = model(images, keypoints=kp) if kp is not None else model(images)
+    out = model(images, keypoints=kp)
     logits = out.get("logits", {}) if isinstance(out, dict) else {}
     if not logits:
         raise ConfigError(f"{type(model).__name__}: training-mode output has no 'logits' dict; "
@@ -180,7 +180,7 @@ def _run_output(model: nn.Module, images: Tensor, keypoints: Optional[Tensor], o
         return output(model, images, kp)
     if output == "feature":
         model.eval()
-        out = model(images, keypoints=kp) if kp is not None else model(images)
+        out = model(images, keypoints=kp)
         if isinstance(out, dict):
             raise ConfigError(f"{type(model).__name__}: eval-mode forward returned a dict; "
                               "expected the test feature tensor [B, D] (see reidlab.models.base)")
@@ -402,7 +402,7 @@ def _first_reaching_head(model: nn.Module, x: Tensor, kp: Optional[Tensor], laye
     try:
         with preserved_state(model), torch.enable_grad():
             _frozen_eval_layers(model)
-            out = model(x, keypoints=kp) if kp is not None else model(x)
+            out = model(x, keypoints=kp)
             acts = [a for a in acts if isinstance(a, Tensor) and a.requires_grad]
             for name, lg in out.get("logits", {}).items():
                 if acts and any(g is not None for g in torch.autograd.grad(
