@@ -351,3 +351,19 @@ def test_training_records_the_warm_start_in_config_json(tiny_lab, tmp_path):
     finally:
         path.with_suffix(".moved").rename(path)
     del run
+
+
+def test_init_stamp_is_stable_and_tracks_what_the_weights_depend_on(tiny_lab):
+    from reidlab.engine.warmstart import init_stamp
+
+    demo = get_preset("pfn-cpu-demo")
+    assert init_stamp(demo) == {"init": "scratch"}
+    lab = init_stamp(demo.replace(init="lab"))
+    assert lab == {"init": "lab", "backbone": "resnet18", "width": 1.0,
+                   "recipe": PT.default_recipe("resnet18", 1.0).key()}
+    assert init_stamp(demo.replace(init="lab:1"))["recipe"] != lab["recipe"]
+    jl = init_stamp(get_preset("jlpose-cpu-demo").replace(init="lab"))
+    assert (jl["backbone"], jl["width"]) == ("inception_jl", 0.5)
+    _, _, path = tiny_lab
+    st = init_stamp(demo.replace(init=str(path)))
+    assert st == {"init": str(path), "name": path.name, "sha256": PT.sha256_file(path)}

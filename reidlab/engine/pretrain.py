@@ -47,7 +47,7 @@ import platform
 import shlex
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional, Sequence, Union
@@ -409,7 +409,7 @@ def pretrain(recipe: PretrainRecipe, data_root: PathLike, progress: bool = False
             y = targets_all[idx].to(dev)
             for g in opt.param_groups:
                 g["lr"] = lr_at(recipe, step)
-            with (torch.autocast(device_type=dev.type, dtype=dtype) if dtype is not None else _nullctx()):
+            with (torch.autocast(device_type=dev.type, dtype=dtype) if dtype is not None else nullcontext()):
                 out = net(x)
             logits = out["logits"]["global"].float()
             out = {"logits": {"global": logits}, "embeddings": {"global": out["embeddings"]["global"].float()},
@@ -450,14 +450,6 @@ def pretrain(recipe: PretrainRecipe, data_root: PathLike, progress: bool = False
     }
     state = {k: v.detach().to("cpu").contiguous() for k, v in backbone.state_dict().items()}
     return state, metrics
-
-
-class _nullctx:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> bool:
-        return False
 
 
 # ----------------------------------------------------------------------------- files
@@ -546,8 +538,12 @@ def check_pretrained(path: PathLike, recipe: Optional[PretrainRecipe] = None, *,
                               f"width (reidlab pretrain --backbone {have.get('backbone')} --width {float(width):g})")
     digest = sha256_file(path)
     if digest != meta.get("sha256"):
+        try:
+            stored: Optional[PretrainRecipe] = PretrainRecipe.from_dict(have)
+        except (ConfigError, TypeError):
+            stored = None
         raise CheckpointError(f"{path}: sha256 {digest[:12]}... does not match its sidecar ({str(meta.get('sha256'))[:12]}...): "
-                              f"the file is corrupt or was modified; {_fix(path, PretrainRecipe.from_dict(have))}")
+                              f"the file is corrupt or was modified; {_fix(path, stored)}")
     return meta
 
 

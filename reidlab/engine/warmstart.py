@@ -45,7 +45,7 @@ from torch import Tensor, nn
 
 from reidlab.errors import ConfigError
 
-__all__ = ["INIT_KEYWORDS", "check_init", "parse_init", "apply_init", "init_backbone", "lab_recipe_for"]
+__all__ = ["INIT_KEYWORDS", "check_init", "parse_init", "apply_init", "init_backbone", "lab_recipe_for", "init_stamp"]
 
 log = logging.getLogger("reidlab")
 
@@ -254,3 +254,55 @@ def apply_init(model: nn.Module, preset: Any, *, weights_dir: Optional[PathLike]
     if rec["kind"] != "scratch":
         log.info("warm start %s: %s (%s)", init, rec["file"], rec["sha256"][:12])
     return rec
+
+
+def preset_backbone(preset: Any) -> tuple[str, float]:
+    """``(backbone name, width)`` a preset's model is built with (the model's own backbone
+    and default width where the preset leaves them out)."""
+    from reidlab.models.registry import model_options
+
+    opts = model_options(preset.model)
+    name = preset.backbone or opts["backbone"]["default"]
+    width = preset.model_options.get("backbone_width", opts.get("backbone_width", {}).get("default", 1.0))
+    return str(name), float(width)
+
+
+def init_stamp(preset: Any, weights_dir: Optional[PathLike] = None) -> dict:
+    """What a run's warm start depends on, without loading anything, for "is this cached
+    run still valid?" stamps (the same before and after the weights exist):
+
+    * ``"scratch"``: ``{"init": "scratch"}``;
+    * ``"lab"`` / ``"lab:<seed>"``: ``init``, ``backbone``, ``width`` and ``recipe`` (the
+      recipe hash that names the lab file; the file is a deterministic function of it);
+    * ``"imagenet"`` and paths: ``init``, the file's ``name`` and ``sha256`` (``None`` while
+      the file is missing).
+    """
+    from reidlab.engine.pretrain import sha256_file
+
+    init = getattr(preset, "init", "scratch") or "scratch"
+    kind, arg = parse_init(init)
+    out: dict[str, Any] = {"init": init}
+    if kind == "scratch":
+        return out
+    name, width = preset_backbone(preset)
+    if kind == "lab":
+        out.update(backbone=name, width=width, recipe=lab_recipe_for(name, width, int(arg)).key())
+        return out
+    path: Optional[Path] = None
+    if kind == "imagenet":
+        try:
+            if name == "mobilenet_v2":
+                from reidlab.models.mobilenet import deep_sort_weights_path
+
+                path = deep_sort_weights_path()
+            else:
+                from reidlab.models.backbones import imagenet_file
+
+                path = imagenet_file(name)
+        except ConfigError:
+            path = None
+    else:
+        path = Path(os.path.expanduser(str(arg)))
+    out["name"] = path.name if path is not None else None
+    out["sha256"] = sha256_file(path) if path is not None and path.is_file() else None
+    return out
