@@ -367,3 +367,17 @@ def test_init_stamp_is_stable_and_tracks_what_the_weights_depend_on(tiny_lab):
     _, _, path = tiny_lab
     st = init_stamp(demo.replace(init=str(path)))
     assert st == {"init": str(path), "name": path.name, "sha256": PT.sha256_file(path)}
+
+
+def test_pretrain_command_line_writes_then_reuses(tiny_lab, capsys):
+    from reidlab.cli import main
+
+    folder, recipe, path = tiny_lab
+    args = ["pretrain", "--backbone", "resnet18", "--width", "0.125", "--weights-dir", str(folder), "--no-progress",
+            "--set", "num_ids=16", "--set", "p=4", "--set", "k=2", "--set", "iters=3", "--set", "warmup_iters=1",
+            "--set", "input_size=[64, 32]"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert str(path) in out and "3 iterations on 16 identities" in out and PT.sha256_file(path)[:12] in out
+    assert main(["pretrain", "--backbone", "resnet99"]) == 1
+    assert "backbone='resnet99' is invalid" in capsys.readouterr().err
