@@ -199,11 +199,16 @@ class PretrainRecipe:
         return cmd
 
 
-#: Per-backbone defaults of :func:`default_recipe` (on top of :class:`PretrainRecipe`).
-#: Chosen from the measurements in the warm-start report (strength per second on 2 cores).
+#: Per-backbone defaults of :func:`default_recipe` (on top of :class:`PretrainRecipe`), chosen
+#: for strength per second on a 2-core CPU (preliminary measurements, SynthReID seed 0, one seed):
+#: resnet18 800 steps (~4 min at ~210 img/s) -> PFN 64.6 % / BoT 72.2 % rank-1 after ~1 min of
+#: fine-tuning (from scratch: 9.5 / 29.7; 400 steps: PFN 52.1; 1600 steps: PFN 72.8, BoT 80.0);
+#: inception_jl at the demo width 0.5, 600 steps (~2.2 min at ~290 img/s) -> jlpose 52.3 % after
+#: 144 fine-tuning steps (scratch: 16.1 after 90; 1500 steps: 61.8). Other backbones: the
+#: PretrainRecipe defaults (1500 steps, not measured).
 DEFAULT_RECIPES: dict[str, dict[str, Any]] = {
-    "resnet18": dict(iters=1500),
-    "inception_jl": dict(iters=1500),
+    "resnet18": dict(iters=800),
+    "inception_jl": dict(iters=600),
 }
 
 
