@@ -16,16 +16,19 @@ from reidlab.errors import ReIDLabError
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "synth": ("reidlab.data.synthetic", "main", "generate the embedded SynthReID dataset"),
     "info": ("reidlab.data.datasets", "info_main", "print a dataset's summary table"),
+    "presets": ("reidlab.presets_cli", "main", "list the recipes (or show one) with their iterations per epoch"),
     "train": ("reidlab.engine.cli", "train_main", "train a model from a preset"),
     "pretrain": ("reidlab.engine.pretrain", "main", "pretrain a backbone on a SynthReID set of its own (warm start)"),
     "eval": ("reidlab.engine.cli", "eval_main", "evaluate a run folder (optionally --rerank --st --qe)"),
     "report": ("reidlab.report", "main", "execute the notebooks with papermill and build reports/"),
+    "keypoints": ("reidlab.engine.pose", "keypoints_main", "body landmarks for a dataset from a pose model (ONNX)"),
+    "export": ("reidlab.engine.export", "export_main", "export a run's test-time feature to ONNX / TorchScript"),
 }
 
 
 def _usage() -> str:
     lines = ["usage: reidlab <command> [options]   (reidlab <command> --help for details)", "", "commands:"]
-    lines += [f"  {name:<8} {help_}" for name, (_, _, help_) in COMMANDS.items()]
+    lines += [f"  {name:<10} {help_}" for name, (_, _, help_) in COMMANDS.items()]
     return "\n".join(lines)
 
 

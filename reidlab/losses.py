@@ -5,7 +5,9 @@
 * :class:`BatchHardTripletLoss` — Hermans, Beyer & Leibe 2017 (PFN Eq. 2, MGWP Eq. 8).
 * :class:`PoseConstrainedTripletLoss` — the joint-loss paper's (Liu et al.) triplet loss on
   the pose-guided global + body-part feature (definition in the class docstring).
-* :class:`JointLoss` — applies a model's ``loss_terms`` with group weights.
+* :class:`JointLoss` — applies a model's ``loss_terms`` with group weights. Everything a
+  term needs beyond embeddings and labels comes from the model's output (``aux``, e.g.
+  jlpose's ``part_visible``): this module imports no model.
 * :func:`accuracy` — top-1 training accuracy.
 
 Distances here are **non-squared euclidean** by default (``||a - b||_2``, as in Hermans et
@@ -144,7 +146,11 @@ class PoseConstrainedTripletLoss(nn.Module):
       (``mining="all"``, anchors x positives x negatives, the paper's plain triplets).
 
     Without ``segments``/``part_visible`` (all parts visible) it reduces to the triplet loss
-    of Eq. 3 on the whole concatenated feature.
+    of Eq. 3 on the whole concatenated feature; with a single segment (a global-only
+    model, ``part_visible`` ``None`` or ``[B, 0]``) there is no part to constrain and it is
+    Eq. 3 on the global feature -- with ``mining="hard"`` exactly
+    :class:`BatchHardTripletLoss` (euclidean). (jlpose's global-only presets, Table IV's
+    Softmax+Triplet rows, declare that plain ``"triplet"`` term directly.)
     """
 
     def __init__(self, margin: float = 0.3, mining: Literal["hard", "all"] = "hard",
@@ -164,6 +170,8 @@ class PoseConstrainedTripletLoss(nn.Module):
             raise ConfigError(f"pose triplet segments {segments} sum to {sum(segments)} but the "
                               f"embedding has {embeddings.shape[1]} dims")
         chunks = torch.split(embeddings, segments, dim=1)
+        if len(chunks) == 1 and part_visible.numel() == 0:
+            return pairwise_distance(embeddings, metric="euclidean")
         if part_visible.shape != (embeddings.shape[0], len(chunks) - 1):
             raise ConfigError(f"part_visible has shape {tuple(part_visible.shape)}, expected "
                               f"({embeddings.shape[0]}, {len(chunks) - 1})")
@@ -219,10 +227,11 @@ class JointLoss:
     ``"<kind>/<output>"`` to each unweighted term value, and ``"id"``, ``"metric"``,
     ``"total"`` to the weighted group sums (python floats, for logging).
 
-    Pose triplet inputs: ``out["aux"]["pose_segments"]`` (segment sizes) and
-    ``out["aux"]["part_visible"] [B, 3]`` when the model provides them; otherwise, if
-    ``keypoints`` are given, part visibility is derived from them
-    (:func:`reidlab.models.jlpose.part_visibility`).
+    Pose triplet inputs come from the model's output: ``out["aux"]["pose_segments"]``
+    (segment sizes) and ``out["aux"]["part_visible"] [B, parts]`` (jlpose computes them from
+    the landmarks it was given). Without them the term is Eq. 3 on the whole feature.
+    ``keypoints`` is accepted for older callers and not used (the loss takes what it needs
+    from ``out``).
     """
 
     def __init__(self, loss_terms: Sequence[LossTerm], num_classes: int, id_weight: float = 1.0,
@@ -274,10 +283,6 @@ class JointLoss:
                 else:
                     segments = aux.get("pose_segments")
                     visible = aux.get("part_visible")
-                    if visible is None and keypoints is not None:
-                        from reidlab.models.jlpose import part_visibility
-
-                        visible = part_visibility(keypoints)
                     seg_list = None if segments is None else [int(s) for s in segments]
                     value = self.pose_triplet(src[t.output], targets, seg_list,
                                               visible if seg_list is not None else None)

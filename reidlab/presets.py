@@ -15,10 +15,18 @@ Names follow ``<model>-<scale>``:
   one-epoch warm-up (training from scratch without warm-up is unstable at the papers' rates).
 * ``<model>-smoke`` — a handful of iterations on a tiny batch, for notebook / CI tests.
 
-Models: ``pfn``, ``mgwp``, ``lgeu``, ``se``, ``baseline``, ``jlpose`` (and its loss-weight
-ablations ``jlpose-1-0.5``, ``jlpose-1-1`` = ``jlpose``, ``jlpose-0.5-1``, ``jlpose-softmax``,
-each with the three scales; ``jlpose-paper`` is identification : triplet = 1 : 1), ``bot``
-and ``pcb``.
+Models: ``pfn``, ``mgwp``, ``lgeu``, ``se``, ``baseline``, ``jlpose``, ``bot`` and ``pcb``.
+The joint-loss paper's Table IV rows are six recipes, one to one (:data:`JLPOSE_TABLE_IV`):
+``jlpose-baseline`` (global only, softmax), ``jlpose-global-local`` (global + local,
+softmax), ``jlpose-triplet-1-0.5`` / ``-1-1`` / ``-0.5-1`` (global only, softmax : triplet)
+and ``jlpose`` = Whole Architecture (global + local, 0.5 : 1), each with the three scales.
+The names before that split (``jlpose-softmax``, ``jlpose-1-0.5``, ``jlpose-1-1``,
+``jlpose-0.5-1``) still resolve (:data:`LEGACY_PRESETS`) but are not listed.
+
+Epoch length: a PK epoch covers the training images once (``pk_epoch="images"``, the field's
+definition; :class:`reidlab.data.sampler.PKSampler`). :func:`iterations_per_epoch` gives a
+recipe's iterations on a named dataset size (``reidlab presets list --dataset market1501``)
+so a schedule can be checked before a long run.
 
 Where a paper is silent, the value chosen is marked in the recipe's ``notes``.
 
@@ -91,6 +99,11 @@ class Preset:
         sampler: ``"pk"`` (P identities x K images, for metric losses) or ``"random"``
             (shuffled batches of ``batch_size``, softmax-only recipes).
         p, k: identities per batch and images per identity (``sampler="pk"``).
+        pk_epoch: what a PK epoch is: ``"images"`` (default, the field's definition: the
+            training images once, ``floor(sum_i max(floor(n_i / k), 1) / p)`` batches, e.g.
+            ~184 on Market-1501 at 16 x 4) or ``"identities"`` (every identity once,
+            ``num_ids // p`` batches: 46 on Market-1501). Milestones and epochs count these
+            epochs. See :class:`reidlab.data.sampler.PKSampler`.
         batch_size: images per batch for ``sampler="random"`` (PK: ``p * k``).
         flip_p: probability of a horizontal flip.
         pad: zero padding in pixels before the random crop back to ``input_size`` (0: off).
@@ -138,6 +151,7 @@ class Preset:
     sampler: str = "pk"
     p: int = 16
     k: int = 4
+    pk_epoch: str = "images"
     batch_size: int = 64
     flip_p: float = 0.5
     pad: int = 10
@@ -167,6 +181,7 @@ class Preset:
         object.__setattr__(self, "milestones", tuple(int(v) for v in self.milestones))
         object.__setattr__(self, "model_options", dict(self.model_options))
         self.validate()
+        _validate_recipe_fields(self)
 
     # ------------------------------------------------------------------ checks
     def validate(self) -> None:
@@ -227,18 +242,98 @@ class Preset:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Preset":
-        """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError`."""
+        """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError`.
+
+        A stored dict that has ``sampler`` but no ``pk_epoch`` predates that field: it loads
+        with ``pk_epoch="identities"``, the epoch its run was trained (and resumes) with.
+        """
         names = {f.name for f in dataclasses.fields(cls)} | {"pretrained"}   # legacy key (see init)
         unknown = [k for k in d if k not in names]
         if unknown:
             raise ConfigError(_unknown_msg("preset field", unknown[0], sorted(names)))
         if "name" not in d or "model" not in d:
             raise ConfigError("preset dict needs at least 'name' and 'model' keys")
-        return cls(**dict(d))
+        d = dict(d)
+        if "sampler" in d and "pk_epoch" not in d:
+            # a config.json written before ``pk_epoch`` existed: its runs used one identity pass
+            d["pk_epoch"] = "identities"
+        return cls(**d)
 
     def replace(self, **overrides: Any) -> "Preset":
         """A copy with fields replaced (keys checked, ``model_options.x`` keys merged)."""
         return apply_overrides(self, overrides)
+
+
+# ------------------------------------------------------- recipe-field checks
+_PK_EPOCHS = ("images", "identities")
+
+
+def _validate_recipe_fields(preset: Preset) -> None:
+    """Checks of the recipe fields added after :meth:`Preset.validate` was written
+    (kept apart so the two evolve independently)."""
+    if preset.pk_epoch not in _PK_EPOCHS:
+        raise ConfigError(f"preset {preset.name!r}: pk_epoch={preset.pk_epoch!r} is invalid; expected 'images' "
+                          "(an epoch covers the training images once) or 'identities' (each identity once)")
+
+
+# ------------------------------------------------------ iterations per epoch
+#: Published training-split sizes ``(identities, images)`` of the benchmarks and of the
+#: default SynthReID (``reidlab synth``), for :func:`iterations_per_epoch`.
+#: ``cuhk03np`` is the detected boxes of the 767/700 protocol (the reader's default).
+DATASET_SIZES: dict[str, tuple[int, int]] = {
+    "market1501": (751, 12936),
+    "dukemtmc": (702, 16522),
+    "msmt17": (1041, 32621),
+    "cuhk03np": (767, 7365),
+    "cuhk03np-detected": (767, 7365),
+    "cuhk03np-labeled": (767, 7368),
+    "synthreid": (300, 3053),
+}
+
+
+def iterations_per_epoch(preset: Preset, num_ids: Optional[int] = None, num_images: Optional[int] = None,
+                         counts: Optional[Any] = None) -> tuple[int, bool]:
+    """Training iterations (optimizer steps) of one epoch of ``preset`` on a training split.
+
+    Give either the per-identity image ``counts`` (exact) or ``num_ids`` and ``num_images``
+    (what papers publish). Returns ``(iterations, exact)``:
+
+    * ``sampler="random"``: ``num_images // batch_size`` (exact);
+    * PK, ``pk_epoch="identities"``: ``num_ids // p`` (exact);
+    * PK, ``pk_epoch="images"``: exact from ``counts``
+      (:func:`reidlab.data.sampler.pk_batches_per_epoch`); from totals only the chunk count
+      ``sum_i max(floor(n_i / k), 1)`` is estimated as ``max(num_ids, round((num_images -
+      num_ids * (k - 1) / 2) / k))`` (each identity's remainder ``n_i mod k`` taken as
+      uniform, mean ``(k - 1) / 2``), so ``exact`` is False. Market-1501 at 16 x 4: 184;
+      the default SynthReID at 16 x 4: 40 (equal to its exact count).
+
+    ``iters_per_epoch`` caps the result. The number of processes does not change it: ``p``
+    and ``batch_size`` are global (each rank takes its share of every step).
+    """
+    from reidlab.data.sampler import pk_batches_per_epoch
+
+    exact = True
+    if counts is not None:
+        counts = [int(c) for c in counts]
+        num_ids, num_images = len(counts), sum(counts)
+    if num_ids is None or num_images is None:
+        raise ConfigError("iterations_per_epoch: give counts= or both num_ids= and num_images=")
+    if num_ids < 1 or num_images < num_ids:
+        raise ConfigError(f"iterations_per_epoch: {num_ids} identities with {num_images} images is not a training "
+                          "split (need >= 1 identity and >= 1 image each)")
+    if preset.sampler == "random":
+        n = num_images // preset.batch_size
+    elif preset.pk_epoch == "identities":
+        n = num_ids // preset.p
+    elif counts is not None:
+        n = pk_batches_per_epoch(counts, preset.p, preset.k, "images")
+    else:
+        chunks = max(num_ids, round((num_images - num_ids * (preset.k - 1) / 2) / preset.k))
+        n = chunks // preset.p
+        exact = False
+    if preset.iters_per_epoch is not None:
+        n = min(n, preset.iters_per_epoch)
+    return int(n), exact
 
 
 # --------------------------------------------------------------------- helpers
@@ -335,10 +430,23 @@ def _check_init_field(preset: "Preset") -> None:
 
 # --------------------------------------------------------------------- recipes
 # Shared by every cpu-demo: ResNet18-sized backbone from scratch (no ImageNet weights
-# offline), 128x64 (the synthetic set's native size), bf16 autocast, short schedule. Sized for
-# the default SynthReID set (~300 train ids, ~3k images) at ~120 img/s on 2 cores: a PK epoch
-# (ids // P batches) sees ~1.1k images, a random-batch epoch all ~3k, so both schedules below
-# show the network ~25-30k images (about 4 minutes).
+# offline), 128x64 (the synthetic set's native size), bf16 autocast, short schedule, sized for
+# the default SynthReID (`reidlab synth`: 300 train ids, 3,053 train images) at ~120 img/s on
+# 2 cores: about 25-30k images shown, ~4 minutes.
+#
+# PK epochs now cover the images once (pk_epoch="images"). The PK demo schedules were tuned when
+# an epoch was one pass over the identities (300 // P batches), so they are re-sized to keep the
+# total iterations (and wall time). On the default SynthReID at K=4 the identities give
+# C = sum_i max(floor(n_i / 4), 1) = 650 chunks (counted on its manifest; the estimate of
+# iterations_per_epoch from 300 / 3,053 gives the same 650), so:
+#   P=16 (pfn, bot, jlpose*): was 300 // 16 = 18 it/epoch x 24 epochs = 432 it; now 650 // 16 = 40
+#     it/epoch x 11 epochs = 440 it (+1.9%). Milestones at epochs (16, 21) = it 288, 378 -> epochs
+#     (7, 9) = it 280, 360; warm-up 2 epochs = 36 it -> 0.9 epoch = 36 it; eval every 8 epochs (at
+#     8, 16, 24) -> every 4 (at 4, 8 and the last, 11): three evaluations, as before.
+#   P=8 (mgwp): was 300 // 8 = 37 it/epoch x 24 = 888 it; now 650 // 8 = 81 it/epoch x 11 = 891 it
+#     (+0.3%). Milestones it 592, 777 -> epochs (7, 10) = it 567, 810; warm-up 74 it -> 0.9 epoch
+#     = 73 it; eval every 4.
+# _demo_pk_schedule computes these numbers; random-batch epochs (all images) are unchanged.
 _DEMO = dict(
     backbone="resnet18", pretrained=False, input_size=(128, 64), amp="bf16", channels_last=True,
     epochs=24, milestones=(16, 21), warmup_epochs=2.0, eval_every=8, ckpt_every_iters=100,
@@ -346,6 +454,22 @@ _DEMO = dict(
 )
 _DEMO_ADAM_LR = 1e-3
 _DEMO_RANDOM = dict(epochs=10, milestones=(7,), warmup_epochs=1.0, eval_every=5)
+#: default SynthReID: train identities and K=4 chunks (see the comment above)
+_SYNTH_IDS, _SYNTH_CHUNKS_K4 = 300, 650
+
+
+def _demo_pk_schedule(p: int, k: int) -> dict[str, Any]:
+    """The identity-epoch demo schedule (``_DEMO``) re-expressed in image epochs of the
+    default SynthReID, keeping its iterations (old / new iterations per epoch)."""
+    if k != 4:
+        raise ConfigError(f"cpu-demo PK schedules are sized for k=4 on SynthReID, got k={k}")
+    ratio = (_SYNTH_IDS // p) / (_SYNTH_CHUNKS_K4 // p)
+    return dict(epochs=round(_DEMO["epochs"] * ratio),
+                milestones=tuple(round(m * ratio) for m in _DEMO["milestones"]),
+                warmup_epochs=round(_DEMO["warmup_epochs"] * ratio, 1),
+                eval_every=max(1, round(_DEMO["eval_every"] * ratio)))
+
+
 # Notebook / CI tests: a handful of iterations on a tiny batch.
 _SMOKE = dict(
     backbone="resnet18", pretrained=False, input_size=(128, 64), amp="bf16", channels_last=True,
@@ -360,10 +484,12 @@ _PAPER: dict[str, dict[str, Any]] = {
         sampler="pk", p=16, k=4, flip_p=0.5, pad=10, erase_p=0.5,
         id_weight=1.0, metric_weight=1.0, label_smoothing=0.1, margin=0.3,
         test_flip="concat", metric="euclidean", eval_st=True, eval_every=20,
-        notes=("PFN Sec. IV-A: 384x192, ImageNet ResNet50, flip + pad/crop + random erasing, P=16 K=4, "
+        notes=("PFN Sec. IV-B: 384x192, ImageNet ResNet50, flip + pad/crop + random erasing, P=16 K=4, "
                "triplet margin 0.3, Adam 3.5e-4 x0.1 at epochs 40 and 70, 160 epochs, test feature "
                "concatenated with the flipped image's; CE with label smoothing 0.1 (Eq. 1). Not stated: "
-               "weight decay (5e-4, bag-of-tricks), pad 10 px, erasing p=0.5. Reported with ST re-ranking."),
+               "weight decay (5e-4, bag-of-tricks), pad 10 px, erasing p=0.5, the distance (Sec. IV-C ranks "
+               "by 'the smallest distance'; euclidean, squared or not, ranks the same), the epoch (the "
+               "bag-of-tricks sampler's: the images once). Reported with ST re-ranking."),
     ),
     "mgwp": dict(
         model="mgwp", backbone="resnet50", pretrained=True, input_size=(256, 128),
@@ -374,8 +500,10 @@ _PAPER: dict[str, dict[str, Any]] = {
         test_flip=None, metric="euclidean", eval_rerank=True, eval_multi_query=True, eval_every=20,
         notes=("MGWP published code (papers/README.md): SGD momentum 0.9 nesterov wd 5e-4, backbone lr "
                "0.005, heads 0.05, x0.1 every 40 epochs, 100 epochs, 8 ids x 4 images, margin 0.3, "
-               "label smoothing; pad 10 + crop + flip; 256x128. Results reported with k-reciprocal "
-               "re-ranking (L2 + RK) and multi-query."),
+               "label smoothing; pad 10 + crop + flip; 256x128 (the paper also ablates the input size: "
+               "input_size is a plain field). The paper reports L2 and L2 + k-reciprocal re-ranking, "
+               "single- and multi-query; its best Market numbers (96.1 / 90.3) are credited to "
+               "multi-query, whether re-ranking is also on is ambiguous (see paper_results)."),
     ),
     "lgeu": dict(
         model="lgeu", backbone="resnet50", pretrained=True, input_size=(256, 128),
@@ -384,9 +512,9 @@ _PAPER: dict[str, dict[str, Any]] = {
         sampler="random", batch_size=32, flip_p=0.5, pad=10, erase_p=0.0,
         id_weight=1.0, metric_weight=0.0, label_smoothing=0.0,
         test_flip=None, metric="cosine", eval_every=10,
-        notes=("LGEU Sec. 4.2: ImageNet ResNet50, SGD lr 0.1 -> 0.01 after 40 of 60 epochs, 256x128, "
-               "batch 32, random flip + crop, softmax loss, cosine distance. Not stated: momentum "
-               "(0.9), weight decay (5e-4), crop padding (10 px)."),
+        notes=("LGEU Sec. 3.2: ImageNet ResNet50, SGD lr 0.1 -> 0.01 after 40 of 60 epochs, 256x128, "
+               "batch 32, random flip + crop, softmax loss; Sec. 3.1: cosine distance, single query. "
+               "Not stated: momentum (0.9), weight decay (5e-4), crop padding (10 px)."),
     ),
     "bot": dict(
         model="bot", backbone="resnet50", pretrained=True, input_size=(256, 128),
@@ -418,34 +546,70 @@ _PAPER["se"] = dict(_PAPER["lgeu"], model="se",
 _PAPER["baseline"] = dict(_PAPER["lgeu"], model="baseline",
                           notes="Plain ResNet50 + GAP + softmax, the LGEU paper's baseline, with its recipe.")
 
-# Joint-loss pose-guided: the paper gives architecture and loss ablation (Table IV) but no
-# optimiser; its backbone is trained from scratch.
+# Joint-loss pose-guided: the paper gives architecture (Table I-II), loss (Sec. III-C) and the
+# loss/feature ablation (Table IV) but no optimiser; its backbone is trained from scratch.
 _JLPOSE_BASE = dict(
-    model="jlpose", backbone=None, pretrained=False, input_size=(256, 128),
+    model="jlpose", backbone=None, pretrained=False, input_size=(219, 103),
     optimizer="sgd", lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4,
     milestones=(60, 90), gamma=0.1, epochs=100, warmup_epochs=5.0, warmup_factor=0.1,
     sampler="pk", p=16, k=4, flip_p=0.5, pad=10, erase_p=0.0,
     label_smoothing=0.0, margin=0.3,
     test_flip=None, metric="euclidean", eval_every=20,
-    notes=("Joint-loss pose-guided (Liu et al.): own Inception-style backbone trained from scratch "
-           "(Table I), dropout 0.5, softmax identification + pose-constrained triplet, loss-weight "
-           "ablation 1:0.5, 1:1, 0.5:1 (Table IV). Not stated, chosen: 256x128 input (Table I's "
-           "219x103 is not a multiple of the strides; the network is size-agnostic), SGD nesterov "
-           "momentum 0.9 lr 0.05 with 5 warm-up epochs (from scratch), wd 5e-4, x0.1 at 60 and 90 of "
-           "100 epochs, P=16 K=4, flip + pad 10, plain CE, margin 0.3, single-stage training (the paper "
-           "fine-tunes the joint loss from its softmax baseline)."),
+    notes=("Joint-loss pose-guided (Liu et al.): own Inception-style backbone trained from scratch on "
+           "Table I's 219x103 input (its map sizes vs ours: InceptionJLBackbone), dropout 0.5, softmax "
+           "identification + triplet (Eq. 3; pose-constrained with the local branches), Table IV's six "
+           "rows as six presets. Not stated, chosen: SGD nesterov momentum 0.9 lr 0.05 with 5 warm-up "
+           "epochs (from scratch), wd 5e-4, x0.1 at 60 and 90 of 100 epochs, P=16 K=4, flip + pad 10, "
+           "plain CE, margin 0.3, batch-hard mining, single-stage training (the paper fine-tunes the "
+           "joint loss from its softmax baseline, Sec. IV-C)."),
 )
-_JLPOSE_WEIGHTS = {
-    "jlpose": (1.0, 1.0),
-    "jlpose-1-1": (1.0, 1.0),
-    "jlpose-1-0.5": (1.0, 0.5),
-    "jlpose-0.5-1": (0.5, 1.0),
-    "jlpose-softmax": (1.0, 0.0),
+#: Table IV of the joint-loss paper, one preset per row (model-level name -> row, local
+#: branches, identification weight, triplet weight). The Softmax+Triplet rows are
+#: "optimization on the baseline setting" (Sec. IV-C): global branch only.
+JLPOSE_TABLE_IV: dict[str, tuple[str, bool, float, float]] = {
+    "jlpose-baseline": ("baseline", False, 1.0, 0.0),
+    "jlpose-global-local": ("Global+Local", True, 1.0, 0.0),
+    "jlpose-triplet-1-0.5": ("Softmax+Triplet 1:0.5", False, 1.0, 0.5),
+    "jlpose-triplet-1-1": ("Softmax+Triplet 1:1", False, 1.0, 1.0),
+    "jlpose-triplet-0.5-1": ("Softmax+Triplet 0.5:1", False, 0.5, 1.0),
+    "jlpose": ("Whole Architecture", True, 0.5, 1.0),
 }
-for _name, (_idw, _mw) in _JLPOSE_WEIGHTS.items():
-    _PAPER[_name] = dict(_JLPOSE_BASE, id_weight=_idw, metric_weight=_mw)
+#: Names used before the Table IV rows were split (all with the local branches): they still
+#: resolve in :func:`get_preset` (runs and notebooks that name them keep working) but
+#: :func:`list_presets` leaves them out unless asked. Old name -> (local branches, id, triplet,
+#: what it is now).
+LEGACY_PRESETS: dict[str, tuple[bool, float, float, str]] = {
+    "jlpose-softmax": (True, 1.0, 0.0, "same recipe as jlpose-global-local (Table IV 'Global+Local')"),
+    "jlpose-0.5-1": (True, 0.5, 1.0, "same recipe as jlpose (Table IV 'Whole Architecture')"),
+    "jlpose-1-0.5": (True, 1.0, 0.5, "global + local with softmax : triplet = 1 : 0.5 (not a Table IV row)"),
+    "jlpose-1-1": (True, 1.0, 1.0, "global + local with softmax : triplet = 1 : 1 (not a Table IV row; "
+                                   "was jlpose-paper before Table IV was mapped)"),
+}
 
-# cpu-demo adjustments per recipe (on top of the paper recipe and _DEMO).
+
+def _jlpose_notes(row: str, local: bool, idw: float, mw: float) -> str:
+    branches = "global + head/trunk/lower-limb branches" if local else "global branch only"
+    if mw == 0:
+        loss = "softmax identification loss only"
+    elif local:
+        loss = (f"softmax : pose-constrained triplet = {idw:g} : {mw:g} (the triplet distance adds a part only "
+                "where both images located it from landmarks, reidlab.losses.PoseConstrainedTripletLoss)")
+    else:
+        loss = (f"softmax : triplet = {idw:g} : {mw:g}; without parts there is nothing to pose-constrain, so the "
+                "triplet is Eq. 3 itself, batch-hard, on the 256-d global feature")
+    return f"{row}: {branches}, {loss}. " + _JLPOSE_BASE["notes"]
+
+
+for _name, (_row, _local, _idw, _mw) in JLPOSE_TABLE_IV.items():
+    _PAPER[_name] = dict(_JLPOSE_BASE, id_weight=_idw, metric_weight=_mw,
+                         model_options={"local_branches": _local},
+                         notes=_jlpose_notes(f"Table IV row '{_row}'", _local, _idw, _mw))
+for _name, (_local, _idw, _mw, _what) in LEGACY_PRESETS.items():
+    _PAPER[_name] = dict(_JLPOSE_BASE, id_weight=_idw, metric_weight=_mw,
+                         model_options={"local_branches": _local},
+                         notes=_jlpose_notes(f"Legacy name ({_what})", _local, _idw, _mw))
+
+# cpu-demo adjustments per recipe (on top of the paper recipe and _DEMO); model_options merge.
 _JL_DEMO = dict(model_options={"backbone_width": 0.5})   # 0.76 GFLOP/img at 128x64 ~ ResNet18's 0.99
 _DEMO_EXTRA: dict[str, dict[str, Any]] = {
     "pfn": dict(p=16, k=4),
@@ -454,7 +618,7 @@ _DEMO_EXTRA: dict[str, dict[str, Any]] = {
     "se": dict(batch_size=32),
     "baseline": dict(batch_size=32),
     "pcb": dict(batch_size=64),
-    **{name: _JL_DEMO for name in _JLPOSE_WEIGHTS},
+    **{name: _JL_DEMO for name in (*JLPOSE_TABLE_IV, *LEGACY_PRESETS)},
 }
 
 
@@ -465,9 +629,13 @@ def _build_all() -> dict[str, Preset]:
         out[f"{model}-paper"] = Preset(name=f"{model}-paper", **paper)
         demo = dict(paper)
         demo.update(_DEMO)
+        extra = dict(_DEMO_EXTRA.get(model, {}))
+        demo["model_options"] = {**paper.get("model_options", {}), **extra.pop("model_options", {})}
+        demo.update(extra)
         if paper["sampler"] == "random":
             demo.update(_DEMO_RANDOM)
-        demo.update(_DEMO_EXTRA.get(model, {}))
+        else:
+            demo.update(_demo_pk_schedule(demo.get("p", 16), demo.get("k", 4)))
         if paper["backbone"] is None:      # jlpose keeps its own (from-scratch) backbone
             demo["backbone"] = None
         # a lower backbone rate (MGWP, PCB) protects ImageNet weights; from scratch it only slows learning
@@ -488,16 +656,22 @@ def _build_all() -> dict[str, Preset]:
         smoke["model_options"] = dict(demo.get("model_options", {}))
         smoke["notes"] = f"Smoke test of {model}: {_SMOKE['iters_per_epoch']} iterations. " + paper["notes"]
         out[f"{model}-smoke"] = Preset(name=f"{model}-smoke", **smoke)
-    # "jlpose-paper" is the 1:1 weighting; keep the model-named alias list tidy.
     return out
 
 
 _PRESETS: dict[str, Preset] = _build_all()
 
 
-def list_presets(model: Optional[str] = None) -> list[str]:
-    """Names of all presets (sorted), or only those whose model is ``model``."""
-    return sorted(n for n, p in _PRESETS.items() if model is None or p.model == model)
+_LEGACY_NAMES = frozenset(f"{old}-{scale}" for old in LEGACY_PRESETS for scale in ("paper", "cpu-demo", "smoke"))
+
+
+def list_presets(model: Optional[str] = None, include_legacy: bool = False) -> list[str]:
+    """Names of all presets (sorted), or only those whose model is ``model``.
+
+    The legacy jlpose names (:data:`LEGACY_PRESETS`) are left out unless ``include_legacy``.
+    """
+    return sorted(n for n, p in _PRESETS.items()
+                  if (model is None or p.model == model) and (include_legacy or n not in _LEGACY_NAMES))
 
 
 def get_preset(name: str, **overrides: Any) -> Preset:

@@ -1,4 +1,5 @@
-"""PKSampler: P x K structure, replacement, epochs, resume, distributed shares."""
+"""PKSampler: P x K structure, replacement, epochs, resume, distributed shares (the
+"identities" epoch here; the default "images" epoch in test_sampler_epochs.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ PIDS = [pid for n in range(10) for pid in range(10) if n <= pid]
 
 
 def test_pk_structure_and_epoch_coverage():
-    s = PKSampler(PIDS, p=3, k=4, seed=0)
+    s = PKSampler(PIDS, p=3, k=4, seed=0, epoch_def="identities")
     assert len(s) == 10 // 3 == 3 and s.batch_size == 12
     batches = list(s)
     assert len(batches) == 3
@@ -31,7 +32,7 @@ def test_pk_structure_and_epoch_coverage():
 
 
 def test_replacement_for_small_identities():
-    s = PKSampler(PIDS, p=10, k=4, seed=1)
+    s = PKSampler(PIDS, p=10, k=4, seed=1, epoch_def="identities")
     (batch,) = s.epoch_batches(0)
     by_id = {}
     for i in batch:
@@ -79,8 +80,8 @@ def test_resume_gives_identical_remaining_batches():
 
 def test_distributed_ranks_disjoint_and_cover_global_batch():
     world = 2
-    glob = PKSampler(PIDS, p=4, k=2, seed=3)
-    ranks = [PKSampler(PIDS, p=4, k=2, seed=3, rank=r, world_size=world) for r in range(world)]
+    glob = PKSampler(PIDS, p=4, k=2, seed=3, epoch_def="identities")
+    ranks = [PKSampler(PIDS, p=4, k=2, seed=3, rank=r, world_size=world, epoch_def="identities") for r in range(world)]
     assert all(len(r) == len(glob) == 2 for r in ranks) and ranks[0].batch_size == 4
     for step, gbatch in enumerate(glob.epoch_batches(0)):
         parts = [r.epoch_batches(0)[step] for r in ranks]

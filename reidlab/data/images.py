@@ -37,6 +37,38 @@ def _fix_hint(path: str) -> str:
     return f"re-extract the dataset or delete {path} (and its entry) and retry"
 
 
+def pil_to_rgb(img, size: Optional[tuple[int, int]] = None):
+    """A decoded PIL image as 8-bit RGB, optionally resized, exactly as the lab's image cache does.
+
+    16-bit / 32-bit integer greyscale is scaled to 8 bits, palette images with transparency go
+    through RGBA, any other mode is converted with ``Image.convert("RGB")`` (an alpha channel is
+    dropped, keeping the stored colour values). With ``size=(H, W)`` an image of another size is
+    resized with PIL's bilinear filter (antialiased when shrinking). Used by :func:`decode_image`,
+    :class:`ImageCache` and :class:`reidlab.engine.features.FeatureExtractor` (in-memory images),
+    so every way into a model gives the same pixels.
+    """
+    from PIL import Image
+
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        hi = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        img = Image.fromarray(np.clip(arr * (255.0 / hi) + 0.5, 0, 255).astype(np.uint8), "L")
+    if img.mode != "RGB":
+        if img.mode == "P" and "transparency" in img.info:
+            img = img.convert("RGBA")
+        img = img.convert("RGB")
+    if size is not None and (img.height, img.width) != tuple(size):
+        img = img.resize((size[1], size[0]), Image.BILINEAR)
+    return img
+
+
+def load_rgb(path: PathLike, size: Optional[tuple[int, int]] = None):
+    """Open, fully decode and convert an image file to an RGB PIL image (optionally resized to
+    ``size=(H, W)``; JPEGs much larger than ``size`` are downscaled while decoding, as
+    :class:`ImageCache` does). Raises :class:`DatasetError` for a missing, empty or corrupt file."""
+    return _load_pil(os.fspath(path), size)
+
+
 def _load_pil(path: str, size: Optional[tuple[int, int]] = None):
     """Open, fully decode and convert ``path`` to an RGB PIL image (optionally resized)."""
     from PIL import Image, UnidentifiedImageError
@@ -55,17 +87,7 @@ def _load_pil(path: str, size: Optional[tuple[int, int]] = None):
                 # DCT-domain downscale while decoding when the target is much smaller (cheap).
                 img.draft("RGB", (size[1], size[0]))
             img.load()
-            if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-                arr = np.asarray(img, dtype=np.float64)
-                hi = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
-                img = Image.fromarray(np.clip(arr * (255.0 / hi) + 0.5, 0, 255).astype(np.uint8), "L")
-            if img.mode != "RGB":
-                if img.mode == "P" and "transparency" in img.info:
-                    img = img.convert("RGBA")
-                img = img.convert("RGB")
-            if size is not None and (img.height, img.width) != tuple(size):
-                img = img.resize((size[1], size[0]), Image.BILINEAR)
-            return img
+            return pil_to_rgb(img, size)
     except UnidentifiedImageError:
         raise DatasetError(f"{path}: not a readable image (corrupt or not JPEG/PNG); {_fix_hint(path)}") from None
     except (OSError, SyntaxError, ValueError) as err:

@@ -40,18 +40,22 @@ def _train_parser() -> argparse.ArgumentParser:
                    help="override a preset field (repeatable), e.g. --set lr=0.001 --set model_options.backbone_width=0.25")
     p.add_argument("--no-eval", action="store_true", help="skip the periodic and final evaluation")
     p.add_argument("--no-progress", action="store_true", help="no progress bar and no per-epoch lines")
-    p.add_argument("--list-presets", action="store_true", help="print the preset names and exit")
+    p.add_argument("--list-presets", action="store_true",
+                   help="print the presets with their iterations per epoch and in total on --dataset's published "
+                        "size (default market1501) or on --data's training split, and exit (see reidlab presets)")
     return p
 
 
 def train_main(argv: Optional[Sequence[str]] = None) -> int:
     """``reidlab train`` entry point; returns the process exit code."""
     from reidlab.errors import ConfigError
-    from reidlab.presets import list_presets, parse_override
+    from reidlab.presets import parse_override
 
     args = _train_parser().parse_args(argv)
     if args.list_presets:
-        print("\n".join(list_presets()))
+        from reidlab.presets_cli import list_text
+
+        print(list_text(None if args.dataset == "auto" else args.dataset, data=args.data))
         return 0
     for name in ("preset", "data", "out"):
         if getattr(args, name) is None:

@@ -371,7 +371,7 @@ def _train(preset_or_config, data, out, seed, epochs, max_iters, dev, resume, pr
     gen = torch.Generator()
     if preset.sampler == "pk":
         sampler = PKSampler([r.pid for r in train_recs], p=preset.p, k=preset.k, seed=seed,
-                            rank=info.rank, world_size=info.world_size)
+                            rank=info.rank, world_size=info.world_size, epoch_def=preset.pk_epoch)
     else:
         sampler = RandomBatchSampler(len(train_recs), batch_size=preset.batch_size, seed=seed,
                                      rank=info.rank, world_size=info.world_size)

@@ -345,9 +345,27 @@ class InceptionJLBackbone(nn.Module):
     conv9_x     reduction: max pool, 1x1, 1x1->1x7->7x1 1280          12x5    12x5
     ==========  ======================================  ============  ======  ===========
 
-    Table I's 51x23 after conv2_x would need an extra valid 3x3 that the table does not
-    list; we keep "same" padding in the Inception-A blocks, which makes the middle maps two
-    pixels larger but leaves the final 12x5 map unchanged. The paper's input is 219x103.
+    Map sizes at Table I's 219x103 input (checked in ``tests/test_models_jlpose_sizes.py``):
+    where ours differ from the table, and why (padding conventions):
+
+    * conv1_3, 53x24 vs 53x25: no stem of stride 4 with the same kernels and paddings along
+      both axes gives 53x25 from 219x103. Over the paddings 0/1 of three 3x3 convs and a 3x3/2
+      max pool (floor or ceil pooling) the reachable sizes are 52x23, 53x24, 54x25, 55x26 and
+      56x27: 53 rows always come with 24 columns (the width needs ~4 pixels less border than
+      the height). Ours is Inception-v3's valid stem (3x3/2 valid, 3x3 valid, 3x3 same, 3x3/2
+      max pool): 219x103 -> 109x51 -> 107x49 -> 107x49 -> 53x24, the table's height.
+    * conv2_x-conv4_x, 53x24 vs 51x23: Table I's conv2_x loses 2 pixels per axis, i.e. every
+      branch of the concatenation would end in a valid 3x3; its composition column (four 1x1
+      convs, two 3x3, a 5x5 and an average pool) has a branch made of a 1x1 conv alone,
+      which cannot shrink the map. We keep "same" padding in the Inception-A blocks.
+      (Inception-v3's stem does shrink 73x73 -> 71x71 here, with one valid 3x3 conv of 192
+      channels -- the table's conv2_x channel count -- but the table lists a full module.)
+    * conv5_x-conv8_x, 26x11 vs 25x11: the 3x3/2 valid reduction of a 53x24 map
+      ((53 - 3) // 2 + 1 = 26); from 51x23 it would be the table's 25x11.
+    * conv9_x, 12x5: as printed (the second 3x3/2 reduction: 26x11 -> 12x5, as 25x11 -> 12x5).
+
+    RoI pooling (on conv4_x) scales boxes per axis, so the different conv4_x size only
+    changes how many cells a box spans; the final map and all channel counts match Table I.
 
     Attributes: ``lower`` (conv1_3..conv4_x, ``[B, 288w, h4, w4]``), ``upper``
     (conv5_x..conv9_x of the global branch, ``[B, 1280w, ...]``), ``conv4_channels``,

@@ -166,7 +166,10 @@ class JLPose(ReIDModel):
     """Pose-guided joint-loss network (joint-loss paper Sec. III, Fig. 2, Tables I-II).
 
     * Backbone: :class:`~reidlab.models.backbones.InceptionJLBackbone` (Table I), trained
-      from scratch; input 219x103 in the paper (any size from about 96x48 works).
+      from scratch; input 219x103 in the paper (``jlpose-*-paper`` use it; any size from
+      about 96x48 works). Table I's map sizes vs ours at 219x103 are in the backbone's
+      docstring (conv2_x-conv4_x 53x24 instead of 51x23, conv5_x-conv8_x 26x11 instead of
+      25x11, conv9_x 12x5 as printed).
     * Global branch: conv5_x..conv9_x -> average pool (1280) -> fc 256.
     * Local branches (``local_branches``): the head / trunk / lower-limb boxes from
       :func:`part_boxes_from_keypoints` are RoI-max-pooled on conv4_x to ``roi_size``
@@ -178,10 +181,26 @@ class JLPose(ReIDModel):
       branches) = ``embeddings["joint"]``; dropout 0.5 then the softmax classifier
       (``logits["joint"]``).
     * Losses (Sec. III-C): identification (softmax CE, presets use no label smoothing) on
-      ``joint`` and the pose-constrained triplet loss on ``joint``
-      (:class:`reidlab.losses.PoseConstrainedTripletLoss`, using ``aux["pose_segments"]`` and
-      ``aux["part_visible"]``); the paper's weight ratios 1:0.5, 1:1, 0.5:1 are JointLoss's
-      ``(id_weight, metric_weight)``.
+      ``joint`` and a triplet loss on ``joint``; the paper's weight ratios softmax : triplet
+      1:0.5, 1:1, 0.5:1 are JointLoss's ``(id_weight, metric_weight)``.
+
+      - With the local branches: the pose-constrained triplet
+        (:class:`reidlab.losses.PoseConstrainedTripletLoss`), fed by the model's own
+        ``aux["pose_segments"]`` and ``aux["part_visible"]`` (computed here from the
+        landmarks, so the loss needs no keypoints).
+      - Global only (``local_branches=False``): Table IV's "Softmax+Triplet" rows are
+        "optimization on the baseline setting" (Sec. IV-C), and "the baseline experiment
+        only involves backbone network and identification model", i.e. the global branch
+        alone. With no body part there is nothing for a pose constraint to act on, and
+        Eq. 3 itself is the plain triplet constraint ``d(f_a, f_p) - d(f_a, f_n) < alpha`` with
+        euclidean ``d``: the term is the batch-hard triplet (``"triplet"``,
+        :class:`reidlab.losses.BatchHardTripletLoss`, euclidean, the preset's margin) on
+        the 256-d global feature, and no ``part_visible`` is produced.
+
+    Table IV rows -> presets: ``jlpose-baseline`` (global, softmax), ``jlpose-global-local``
+    (softmax), ``jlpose-triplet-1-0.5`` / ``-1-1`` / ``-0.5-1`` (global, joint loss) and
+    ``jlpose`` = Whole Architecture (global + local, 0.5 : 1; see
+    :data:`reidlab.presets.JLPOSE_TABLE_IV`).
 
     ``segments`` gives the concatenation's widths ``[256, 64, 128, 128]`` (``[256]`` without
     local branches); plots and Grad-CAM use it.
@@ -234,7 +253,8 @@ class JLPose(ReIDModel):
         self.segments = list(dims if local_branches else dims[:1])
         self.feature_dim = sum(self.segments)
         self.classifier = Classifier(self.feature_dim, num_classes, dropout=float(dropout))
-        self.loss_terms = [LossTerm("ce", "joint", 1.0, "id"), LossTerm("pose_triplet", "joint", 1.0, "metric")]
+        metric_kind = "pose_triplet" if local_branches else "triplet"
+        self.loss_terms = [LossTerm("ce", "joint", 1.0, "id"), LossTerm(metric_kind, "joint", 1.0, "metric")]
 
     def cam_target_layers(self) -> list[nn.Module]:
         return [self.backbone.upper[-1]]
@@ -265,8 +285,9 @@ class JLPose(ReIDModel):
     def forward(self, images: Tensor, keypoints: Optional[Tensor] = None):
         r = self._run(images, keypoints)
         if self.training:
-            aux = {"pose_segments": torch.tensor(self.segments)}
+            aux: dict[str, Tensor] = {}
             if self.local_branches:
+                aux["pose_segments"] = torch.tensor(self.segments)
                 aux["part_visible"] = r["part_visible"]
                 aux["part_boxes"] = r["part_boxes"]
             return contract({"joint": self.classifier(r["joint"])}, {"joint": r["joint"]}, aux)

@@ -10,6 +10,7 @@ from typing import Iterator, Optional
 import torch
 from torch import Tensor, nn
 
+from reidlab.errors import ConfigError
 from reidlab.models.backbones import conv_bn_relu
 from reidlab.models.base import LossTerm
 from reidlab.models.common import (WIDTH_OPTION, ResNetReIDModel, check_bool, check_choice, check_int,
@@ -19,34 +20,63 @@ from reidlab.models.layers import (BNNeck, Classifier, NonLocalBlock, Reduction,
 from reidlab.models.registry import register
 
 
+#: The multi-scale module's branches, numbered as the paper numbers them ("branch 1", ...;
+#: the order of the authors' code, papers/README.md).
+MS_BRANCHES: dict[int, str] = {
+    1: "1x1",
+    2: "1x1 -> 5x5",
+    3: "1x1 -> 3x3 -> 3x3",
+    4: "3x3 avg pool -> 1x1",
+}
+
+
 class MultiScaleGlobal(nn.Module):
     """MGWP's multi-scale global feature module (Fig. 4) on the stage4 (layer4) map.
 
-    Four Inception-style branches of ``C/2`` channels each (1024 for ResNet50): 1x1;
-    1x1 (``C/4``) -> 5x5; 1x1 (``C/4``) -> 3x3 -> 3x3; 3x3 average pool -> 1x1. Each conv has
-    BN + ReLU and each branch ends in a :class:`TinySpatialAttention` (when ``tsa``). The
-    branches are concatenated (``2C``) and reduced back to ``C`` by a 1x1 conv + BN; the
-    module returns ``layer4 + that`` (the paper's residual sum, Sec. "multi-scale global").
+    Four Inception-style branches (:data:`MS_BRANCHES`) of ``C/2`` channels each (1024 for
+    ResNet50): branch 1 = 1x1; branch 2 = 1x1 (``C/4``) -> 5x5; branch 3 = 1x1 (``C/4``) ->
+    3x3 -> 3x3; branch 4 = 3x3 average pool -> 1x1. Each conv has BN + ReLU and each branch
+    ends in a :class:`TinySpatialAttention` (when ``tsa``). The branches are concatenated
+    (``n * C/2``) and reduced back to ``C`` by a 1x1 conv + BN; the module returns
+    ``layer4 + that`` (the paper's residual sum, Sec. "multi-scale global").
+
+    ``branches`` keeps a subset (paper numbers, e.g. ``(1, 3)``) for the per-branch
+    ablation ("Effect of each branch of C-P2 on the model performance").
     """
 
-    def __init__(self, channels: int, tsa: bool = True, tsa_relu: bool = False) -> None:
+    def __init__(self, channels: int, tsa: bool = True, tsa_relu: bool = False,
+                 branches: tuple[int, ...] = (1, 2, 3, 4)) -> None:
         super().__init__()
         c, b, mid = channels, channels // 2, channels // 4
-        self.branches = nn.ModuleList([
-            conv_bn_relu(c, b, 1),
-            nn.Sequential(conv_bn_relu(c, mid, 1), conv_bn_relu(mid, b, 5, padding=2)),
-            nn.Sequential(conv_bn_relu(c, mid, 1), conv_bn_relu(mid, mid, 3, padding=1),
-                          conv_bn_relu(mid, b, 3, padding=1)),
-            nn.Sequential(nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False), conv_bn_relu(c, b, 1)),
-        ])
-        self.tsas = nn.ModuleList(TinySpatialAttention(tsa_relu) for _ in range(4)) if tsa else None
-        self.fuse = nn.Sequential(nn.Conv2d(4 * b, c, 1, bias=False), nn.BatchNorm2d(c))
+        make = {
+            1: lambda: conv_bn_relu(c, b, 1),
+            2: lambda: nn.Sequential(conv_bn_relu(c, mid, 1), conv_bn_relu(mid, b, 5, padding=2)),
+            3: lambda: nn.Sequential(conv_bn_relu(c, mid, 1), conv_bn_relu(mid, mid, 3, padding=1),
+                                     conv_bn_relu(mid, b, 3, padding=1)),
+            4: lambda: nn.Sequential(nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False),
+                                     conv_bn_relu(c, b, 1)),
+        }
+        self.branch_ids = tuple(int(i) for i in branches)
+        self.branches = nn.ModuleList(make[i]() for i in self.branch_ids)
+        n = len(self.branch_ids)
+        self.tsas = nn.ModuleList(TinySpatialAttention(tsa_relu) for _ in range(n)) if tsa else None
+        self.fuse = nn.Sequential(nn.Conv2d(n * b, c, 1, bias=False), nn.BatchNorm2d(c))
 
     def forward(self, x: Tensor) -> Tensor:
         outs = [br(x) for br in self.branches]
         if self.tsas is not None:
             outs = [t(o) for t, o in zip(self.tsas, outs)]
         return x + self.fuse(torch.cat(outs, 1))
+
+
+def _check_branches(value) -> tuple[int, ...]:
+    """``ms_branches`` as a sorted tuple of distinct branch numbers in 1..4."""
+    ok = isinstance(value, (list, tuple)) and len(value) > 0 and all(
+        isinstance(v, int) and not isinstance(v, bool) and v in MS_BRANCHES for v in value)
+    if not ok or len(set(value)) != len(value):
+        raise ConfigError(f"model 'mgwp': ms_branches={value!r} is not valid: expected distinct branch numbers "
+                          "from 1 to 4, e.g. [1, 2, 3, 4] (all) or [1, 3]")
+    return tuple(sorted(value))
 
 
 @register("mgwp")
@@ -73,9 +103,26 @@ class MGWP(ResNetReIDModel):
     * Loss (Eq. 9): the sum of all the above terms, weight 1 each (the paper gives no weights).
 
     Test feature (Sec. "Model test"): ``test_feature="backbone"`` (default) concatenates the
-    BN outputs of the stage3 and stage4 sums ``f_s`` -> 1024 + 2048 = 3072 dims for ResNet50
-    (the released code also leaves the parts out at test time). ``"all"`` appends the
-    multi-scale 512-d feature and the fused parts (``+ 512 + 6 * 256``).
+    BN outputs of the stage3 and stage4 sums ``f_s`` -> 1024 + 2048 = 3072 dims for ResNet50.
+    The paper: "In the model testing phase, we input the query image to the backbone network
+    to obtain the stage 3 features and stage 4 features. Then we sum the global
+    maximum-pooled features and global average-pooled features of stage3 ..." -- the
+    backbone's stage3/stage4 features, nothing from the two modules (the released code also
+    leaves the parts out at test time). The multi-scale module and the part fusion therefore
+    act only through training: they are heads on layer4 whose cross-entropy terms (Eq. 9,
+    "an end-to-end multi-stage network loss with intermediate supervision") send their
+    gradients into layer4 and the layers below it, shaping the backbone features that do
+    form the test feature; the conclusion calls them "two secondary modules as feature
+    complements". (The multi-scale section's "sum up the multi-scale global feature map and
+    stage4 feature map to get the final features" is the module's output, trained by its
+    own CE; the test section does not use it.) ``"all"`` appends the multi-scale 512-d
+    feature and the fused parts (``+ 512 + 6 * 256``) for comparison.
+
+    Ablation switches named as in the paper's captions: ``non_local`` (NL), ``multi_scale``
+    (MSG), ``tsa`` (TSA), ``part_fusion`` (WDP), ``num_parts`` ("number of parts") and
+    ``ms_branches`` ("each branch of C-P2": which of the multi-scale branches 1-4 are on,
+    :data:`MS_BRANCHES`). The input size ("different image sizes") is the preset's
+    ``input_size``; any size whose layer4 map has at least ``num_parts`` rows works.
 
     TSA: ``tsa_relu=False`` (default) drops the ReLU the authors' code applies before the
     sigmoid (which limits the attention to [0.5, 1)); ``True`` reproduces the code.
@@ -85,6 +132,8 @@ class MGWP(ResNetReIDModel):
         "non_local": (True, "non-local blocks after stage1 (layer1) and stage2 (layer2)"),
         "multi_scale": (True, "multi-scale global module on layer4 (+ its CE head)"),
         "tsa": (True, "tiny spatial attention in each multi-scale branch"),
+        "ms_branches": ((1, 2, 3, 4), "multi-scale branches kept, paper numbering: 1 = 1x1, 2 = 1x1->5x5, "
+                                      "3 = 1x1->3x3->3x3, 4 = avg pool->1x1"),
         "part_fusion": (True, "weight-driven part fusion (False: plain stripes)"),
         "num_parts": (6, "number of horizontal parts"),
         "tsa_relu": (False, "ReLU before the TSA sigmoid as in the authors' code (limits weights to [0.5, 1))"),
@@ -98,7 +147,7 @@ class MGWP(ResNetReIDModel):
 
     def __init__(self, num_classes: int, backbone: str = "resnet50", pretrained=False, *,
                  non_local: bool = True, multi_scale: bool = True, tsa: bool = True,
-                 part_fusion: bool = True, num_parts: int = 6, tsa_relu: bool = False,
+                 ms_branches=(1, 2, 3, 4), part_fusion: bool = True, num_parts: int = 6, tsa_relu: bool = False,
                  feature_dim: int = 512, part_dim: int = 256, fusion_reduction: int = 16,
                  test_feature: str = "backbone", last_stride: int = 1, backbone_width: float = 1.0) -> None:
         super().__init__()
@@ -109,6 +158,7 @@ class MGWP(ResNetReIDModel):
         for opt, val in (("feature_dim", feature_dim), ("part_dim", part_dim), ("fusion_reduction", fusion_reduction)):
             check_int("mgwp", opt, val)
         check_choice("mgwp", "test_feature", test_feature, ("backbone", "all"))
+        branches = _check_branches(ms_branches)
         self.backbone = make_resnet("mgwp", backbone, pretrained, last_stride, backbone_width)
         ch = self.backbone.out_channels
         if non_local:
@@ -117,7 +167,7 @@ class MGWP(ResNetReIDModel):
         c3, c4 = ch["layer3"], ch["layer4"]
         self.neck3 = BNNeck(c3, num_classes)
         self.neck4 = BNNeck(c4, num_classes)
-        self.multi_scale = MultiScaleGlobal(c4, tsa, tsa_relu) if multi_scale else None
+        self.multi_scale = MultiScaleGlobal(c4, tsa, tsa_relu, branches) if multi_scale else None
         if multi_scale:
             self.ms_reduction = Reduction(c4, feature_dim)
             self.ms_classifier = Classifier(feature_dim, num_classes)
@@ -187,7 +237,7 @@ class MGWP(ResNetReIDModel):
     def explain(self, images: Tensor, keypoints: Optional[Tensor] = None) -> dict[str, Tensor]:
         """``feature_map`` layer4 ``[B, C, h, w]``; ``part_features`` ``[B, P, part_dim]``
         (fused parts); ``part_weights`` ``[B, P, 2]`` (a_i for p_i, b_i for t_i; with fusion);
-        ``tsa_maps`` ``[B, 4, h, w]`` (the four branches' TSA maps, in (0, 1)); and
+        ``tsa_maps`` ``[B, n, h, w]`` (the n kept branches' TSA maps, in (0, 1)); and
         ``nonlocal_affinity`` ``[B, hw, hw]`` of the last non-local block (after layer2;
         rows sum to 1)."""
         with self._recording():
