@@ -40,6 +40,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import functools
 import difflib
 import json
 from dataclasses import dataclass, field
@@ -78,9 +79,11 @@ class Preset:
             ``"lab:<seed>"`` (lab pretraining on a SynthReID set of its own, cached in
             ``data/weights/``) or a weights file path. Recorded with the file's sha256 in the
             run's ``config.json`` (``"init"``).
-        pretrained: legacy spelling, accepted as input only (constructor, ``from_dict`` of
-            older ``config.json`` files, overrides): ``True`` means ``init="imagenet"``, a path
-            ``init=<path>``, ``False`` nothing. Not stored; read ``init``.
+        pretrained: the field ``init`` replaced. Still accepted as input (constructor keyword,
+            ``from_dict`` of older ``config.json`` files, overrides): ``True`` means
+            ``init="imagenet"``, a path ``init=<path>``, ``False`` nothing (``"scratch"`` as an
+            override). Reading it gives a legacy view of ``init``: ``False`` for
+            ``"scratch"``, ``True`` for ``"imagenet"``, else the ``init`` string. Not stored.
         input_size: ``(height, width)`` of the network input, pixels.
         optimizer: ``"adam"`` or ``"sgd"``.
         lr: learning rate of the head parameters (everything outside ``model.backbone``).
@@ -134,7 +137,6 @@ class Preset:
     model_options: dict = field(default_factory=dict)
     backbone: Optional[str] = "resnet50"
     init: str = "scratch"
-    pretrained: dataclasses.InitVar[Any] = None
     input_size: tuple = (256, 128)
     optimizer: str = "adam"
     lr: float = 3.5e-4
@@ -174,14 +176,20 @@ class Preset:
     eval_batch_size: int = 128
     notes: str = ""
 
-    def __post_init__(self, pretrained: Any = None) -> None:
-        _fold_pretrained(self, pretrained)
+    def __post_init__(self) -> None:
         # normalise JSON lists back to tuples (frozen: use object.__setattr__)
         object.__setattr__(self, "input_size", tuple(int(v) for v in self.input_size))
         object.__setattr__(self, "milestones", tuple(int(v) for v in self.milestones))
         object.__setattr__(self, "model_options", dict(self.model_options))
         self.validate()
         _validate_recipe_fields(self)
+
+    @property
+    def pretrained(self) -> Any:
+        """Legacy read-only view of :attr:`init` (``False`` / ``True`` / the init string)."""
+        if self.init == "scratch":
+            return False
+        return True if self.init == "imagenet" else self.init
 
     # ------------------------------------------------------------------ checks
     def validate(self) -> None:
@@ -408,15 +416,24 @@ def _init_from_pretrained(value: Any, name: str) -> str:
                       "path (better: init='scratch' | 'imagenet' | 'lab' | <path>)")
 
 
-def _fold_pretrained(preset: "Preset", pretrained: Any) -> None:
-    """Constructor input ``pretrained=True``/path -> ``init`` (``False``/``None``: no effect)."""
-    if pretrained is None or pretrained is False:
-        return
-    want = _init_from_pretrained(pretrained, preset.name)
-    if preset.init not in ("scratch", want):
-        raise ConfigError(f"preset {preset.name!r}: pretrained={pretrained!r} contradicts init={preset.init!r}; "
-                          "set init only")
-    object.__setattr__(preset, "init", want)
+_dataclass_init = Preset.__init__
+
+
+@functools.wraps(_dataclass_init)
+def _preset_init(self: Preset, *args: Any, pretrained: Any = None, **kwargs: Any) -> None:
+    """The dataclass constructor, also taking the legacy keyword ``pretrained``: ``True`` /
+    a path set ``init`` (``False``/``None``: no effect; contradicting ``init`` is an error)."""
+    if pretrained is not None and pretrained is not False:
+        name = kwargs.get("name", args[0] if args else "?")
+        want = _init_from_pretrained(pretrained, name)
+        have = kwargs.get("init", "scratch")
+        if have not in ("scratch", want):
+            raise ConfigError(f"preset {name!r}: pretrained={pretrained!r} contradicts init={have!r}; set init only")
+        kwargs["init"] = want
+    _dataclass_init(self, *args, **kwargs)
+
+
+Preset.__init__ = _preset_init  # type: ignore[method-assign]
 
 
 def _check_init_field(preset: "Preset") -> None:

@@ -301,6 +301,8 @@ def test_init_field_values_and_the_legacy_pretrained_spelling():
     assert get_preset("bot-paper").replace(pretrained=False).init == "scratch"
     assert demo.replace(init="runs/x/weights.pt").init == "runs/x/weights.pt"
     assert "pretrained" not in demo.to_dict() and demo.to_dict()["init"] == "scratch"
+    # reading the legacy name gives a view of init
+    assert (get_preset("pfn-paper").pretrained, demo.pretrained, demo.replace(init="lab").pretrained) == (True, False, "lab")
     old = dict(get_preset("bot-paper").to_dict())                 # a config.json written before `init`
     del old["init"]
     old["pretrained"] = True
