@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "info": ("reidlab.data.cli", "info_main", "print a dataset's summary table"),
     "presets": ("reidlab.presets_cli", "main", "list the recipes (or show one) with their iterations per epoch"),
     "train": ("reidlab.engine.cli", "train_main", "train a model from a preset"),
+    "pretrain": ("reidlab.engine.pretrain", "main", "pretrain a backbone on a SynthReID set of its own (warm start)"),
     "eval": ("reidlab.engine.cli", "eval_main", "evaluate a run folder (optionally --rerank --st --qe)"),
     "report": ("reidlab.report.cli", "main", "execute the notebooks with papermill and build reports/"),
     "keypoints": ("reidlab.engine.pose", "keypoints_main", "body landmarks for a dataset from a pose model (ONNX)"),

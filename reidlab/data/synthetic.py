@@ -90,11 +90,29 @@ RGB = tuple[int, int, int]
 
 # Seed-sequence tags (keep fixed: changing one changes every dataset).
 _T_TOPO, _T_CAM, _T_PERSON, _T_WALK, _T_IMG, _T_GROUP, _T_DISTR, _T_JUNK, _T_SPLIT, _T_VAR, _T_SEQ = range(1, 12)
+#: Marker key of a non-default identity namespace (see :func:`_appearance_rng`).
+_T_NAMESPACE = 0x1D5
 
 
 def _rng(*keys: int) -> np.random.Generator:
     """Independent generator for a tuple of integer keys (order-independent sub-seeds)."""
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(k) & 0xFFFFFFFF for k in keys])))
+
+
+def _appearance_rng(cfg: "SynthConfig", tag: int, *keys: int) -> np.random.Generator:
+    """Generator of a person's *appearance* (identities, hard-negative variants, distractors,
+    junk and occluding people), in the config's identity namespace.
+
+    Namespace 0 (the default, every evaluation set) keys ``(seed, tag, *keys)`` exactly as
+    before the namespace existed, so default datasets are unchanged byte for byte. Namespace
+    ``n > 0`` keys ``(seed, _T_NAMESPACE, n, tag, *keys)``: a key tuple of another length and
+    content than any namespace-0 tuple, so no person of a namespace-``n`` set is drawn from
+    the same random stream as a person of a namespace-0 set, whatever the two seeds are
+    (the pretraining sets of :mod:`reidlab.engine.pretrain` use namespace 1).
+    """
+    if cfg.id_namespace == 0:
+        return _rng(cfg.seed, tag, *keys)
+    return _rng(cfg.seed, _T_NAMESPACE, cfg.id_namespace, tag, *keys)
 
 
 # --------------------------------------------------------------------------------------
@@ -142,6 +160,11 @@ class SynthConfig:
         crop_jitter: detector box jitter (scale and offset spread).
         cut_prob: probability that the box cuts the head or the feet off.
         view_jitter: radians of yaw noise around the camera's walking direction.
+
+    Identity namespace:
+        id_namespace: 0 for evaluation sets (the default); any other value draws every
+            person's appearance from streams no namespace-0 set uses, whatever the seed
+            (pretraining sets: disjoint identities by construction, see ``_appearance_rng``).
     """
 
     seed: int = 0
@@ -173,6 +196,7 @@ class SynthConfig:
     crop_jitter: float = 1.0
     cut_prob: float = 0.1
     view_jitter: float = 0.3
+    id_namespace: int = 0
 
     @classmethod
     def small(cls, **overrides) -> "SynthConfig":
@@ -217,10 +241,14 @@ class SynthConfig:
                 raise ConfigError(f"SynthConfig.{name}={getattr(self, name)}: expected a strength >= 0")
         if self.num_distractors < 0 or self.num_junk < 0:
             raise ConfigError("SynthConfig.num_distractors / num_junk: expected counts >= 0")
+        if not isinstance(self.id_namespace, int) or isinstance(self.id_namespace, bool) or not 0 <= self.id_namespace < 2**31:
+            raise ConfigError(f"SynthConfig.id_namespace={self.id_namespace!r}: expected an integer >= 0 (0 = evaluation sets)")
 
     def to_dict(self) -> dict:
-        """JSON-ready dict (tuples as lists)."""
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+        """JSON-ready dict (tuples as lists). ``id_namespace`` is left out when 0, so an
+        evaluation set's ``synthreid.json`` is the same as before the field existed."""
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()
+                if not (k == "id_namespace" and v == 0)}
 
     @classmethod
     def from_dict(cls, data: dict) -> "SynthConfig":
@@ -908,12 +936,12 @@ class Plan:
 
     def person(self, pid: int) -> Person:
         """Appearance of identity ``pid`` (hard-negative members derive from their group base)."""
-        seed = self.config.seed
+        cfg = self.config
         if pid in self.groups:
-            base = sample_person(_rng(seed, _T_PERSON, 100000 + self.groups[pid]))
+            base = sample_person(_appearance_rng(cfg, _T_PERSON, 100000 + self.groups[pid]))
             cue = self.group_cue[pid]
-            return base if cue is None else _vary_person(base, cue, _rng(seed, _T_VAR, pid))
-        return sample_person(_rng(seed, _T_PERSON, pid))
+            return base if cue is None else _vary_person(base, cue, _appearance_rng(cfg, _T_VAR, pid))
+        return sample_person(_appearance_rng(cfg, _T_PERSON, pid))
 
 
 def _name(pid: int, cam: int, seq: int, frame: int, box: int) -> str:
@@ -1028,9 +1056,9 @@ def render_shot(plan: Plan, shot: Shot, backgrounds: Sequence[np.ndarray]) -> tu
     cj = cfg.crop_jitter * (0.45 if shot.kind == "gt" else 1.0)
 
     if shot.kind == "distractor":
-        person = sample_person(_rng(cfg.seed, _T_DISTR, shot.key, 1))
+        person = sample_person(_appearance_rng(cfg, _T_DISTR, shot.key, 1))
     elif shot.kind == "junk":
-        person = sample_person(_rng(cfg.seed, _T_JUNK, shot.key, 1))
+        person = sample_person(_appearance_rng(cfg, _T_JUNK, shot.key, 1))
     else:
         person = plan.person(shot.key)
 
@@ -1124,7 +1152,7 @@ def _occluder(cfg: SynthConfig, rng: np.random.Generator, plan: Plan, shot: Shot
     d = ImageDraw.Draw(layer)
     kind = rng.choice(["person", "object", "pole"], p=[0.45, 0.4, 0.15])
     if kind == "person":
-        other = sample_person(_rng(cfg.seed, _T_IMG, 77, shot.key, shot.global_frame, shot.cam))
+        other = sample_person(_appearance_rng(cfg, _T_IMG, 77, shot.key, shot.global_frame, shot.cam))
         side = rng.choice([-1.0, 1.0])
         ocx = cx + side * rng.uniform(0.45, 0.8) * W2
         s2 = scale * rng.uniform(1.0, 1.3)

@@ -34,11 +34,13 @@ def resolve_preset(preset_or_config: Union[str, Preset, Mapping[str, Any]], **ov
 
 
 def build_model(preset: Preset, num_classes: int) -> nn.Module:
-    """``create_model`` with the preset's model, backbone, weights and options."""
+    """``create_model`` with the preset's model, backbone and options (random weights: the
+    preset's warm start, ``preset.init``, is loaded by :func:`reidlab.engine.warmstart.apply_init`
+    when a run starts, so loading a trained run never reads the init weights)."""
     from reidlab.models import create_model
 
     return create_model(preset.model, num_classes=int(num_classes), backbone=preset.backbone,
-                        pretrained=preset.pretrained, **preset.model_options)
+                        **preset.model_options)
 
 
 def build_optimizer(model: nn.Module, preset: Preset) -> torch.optim.Optimizer:

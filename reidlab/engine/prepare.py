@@ -24,6 +24,7 @@ from reidlab.engine import checkpoint as ckpt_io
 from reidlab.engine import distributed as D
 from reidlab.engine import preflight, rundir
 from reidlab.engine.build import WarmupMultiStep, build_loss, build_model, build_optimizer, resolve_preset
+from reidlab.engine.warmstart import apply_init
 from reidlab.engine.extract import amp_dtype, records_keypoints
 from reidlab.engine.sampling import RandomBatchSampler
 from reidlab.errors import CheckpointError, ConfigError, DatasetError
@@ -173,17 +174,24 @@ class Parts:
     pids: Tensor
     keypoints: Optional[Tensor]          # [N, 18, 3] in input pixels, pose-guided models only
     eval_sets: dict                      # split -> (ImageCache, keypoints or None), rank 0 when evaluating
+    init: Optional[dict] = None          # the warm start's record for config.json (engine.warmstart)
     net: Optional[nn.Module] = None      # the model or its DDP wrapper
 
 
-def build(setup: Setup, dev: torch.device, info: D.DistInfo, cache_dir: Optional[PathLike]) -> Parts:
-    """Step 2: model (same seeded init on every rank), every image decoded up front (train,
+def build(setup: Setup, dev: torch.device, info: D.DistInfo, cache_dir: Optional[PathLike],
+          progress: bool = False) -> Parts:
+    """Step 2: model (same seeded init on every rank, then the preset's warm start; a resumed
+    run takes its weights from the checkpoint instead), every image decoded up front (train,
     and query + gallery when evaluating), keypoints checked, sampler, optimiser, schedule, loss."""
     from reidlab.data import BatchAugment, ImageCache, PKSampler
 
     preset, ds = setup.preset, setup.ds
     torch.manual_seed(setup.seed)
     model = build_model(preset, setup.num_classes)
+    if setup.state is not None:
+        init_record = setup.state["config"].get("init")
+    else:
+        init_record = apply_init(model, preset, progress=progress and info.is_main)
     needs_kp = bool(getattr(model, "needs_keypoints", False))
     if needs_kp and ds.keypoints_source is None:
         raise ConfigError(f"model {preset.model!r} needs body landmarks but {setup.root / 'keypoints.json'} is missing "
@@ -220,7 +228,8 @@ def build(setup: Setup, dev: torch.device, info: D.DistInfo, cache_dir: Optional
                   criterion=build_loss(model, preset, setup.num_classes), sampler=sampler, gen=torch.Generator(),
                   aug=BatchAugment(size=preset.input_size, flip_p=preset.flip_p, pad=preset.pad,
                                    erase_p=preset.erase_p),
-                  cache=cache, pids=torch.tensor(pids, dtype=torch.long), keypoints=kp_all, eval_sets=eval_sets)
+                  cache=cache, pids=torch.tensor(pids, dtype=torch.long), keypoints=kp_all, eval_sets=eval_sets,
+                  init=init_record)
 
 
 # ----------------------------------------------------------------- step 3: resume
@@ -288,13 +297,14 @@ def resume(setup: Setup, parts: Parts, info: D.DistInfo) -> Progress:
     return prog
 
 
-def write_config(setup: Setup, dev: torch.device, info: D.DistInfo) -> dict:
-    """The first write of a run: ``config.json``, after every check (rank 0)."""
+def write_config(setup: Setup, dev: torch.device, info: D.DistInfo, init: Optional[dict] = None) -> dict:
+    """The first write of a run: ``config.json``, after every check (rank 0); ``init`` is
+    the warm start's record (:attr:`Parts.init`)."""
     config = {
         "preset": setup.preset.to_dict(), "seed": setup.seed, "data": str(setup.root.resolve()),
         "dataset": setup.dataset, "num_classes": setup.num_classes, "device": str(dev),
         "world_size": info.world_size, "max_iters": setup.max_iters, "versions": _versions(),
-        "command": list(sys.argv),
+        "command": list(sys.argv), "init": init,
     }
     D.barrier(info)   # every rank has validated the folder before rank 0 writes into it
     if info.is_main:

