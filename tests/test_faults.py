@@ -352,12 +352,18 @@ def test_keypoints_far_outside_the_image_are_rejected(small, tmp_path):
 
 
 # ----------------------------------------------------------------------------- interruptions
+def _default_sigint() -> None:
+    """In the child: Ctrl-C's default action, even when the test runs in a background job whose
+    shell set SIGINT to "ignore" (Python then keeps ignoring it and the run never stops)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_names_the_checkpoint_and_the_run_resumes(small, tmp_path):
     out = tmp_path / "r"
     proc = subprocess.Popen([sys.executable, "-m", "reidlab", "train", "--preset", "bot-smoke", "--data", str(small),
                              "--out", str(out), *FAST, "--epochs", "100000", "--set", "ckpt_every_iters=1",
                              "--no-eval", "--no-progress"], env=ENV, cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
     deadline = time.monotonic() + 120
     while not (out / "last.pt").is_file() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)
