@@ -24,7 +24,7 @@ from reidlab.data.synthetic.render import render_shot
 from reidlab.data.synthetic.world import Plan, _background, plan_dataset
 from reidlab.errors import DatasetError
 
-logger = logging.getLogger("reidlab.data.synthetic")
+logger = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------------------
 # writing
@@ -137,7 +137,7 @@ def generate(out_dir: PathLike, config: Optional[SynthConfig] = None, progress: 
     Args:
         out_dir: destination folder.
         config: generation knobs (default :class:`SynthConfig()`).
-        progress: log a progress line every 1000 images (logger ``reidlab.data.synthetic``,
+        progress: log a progress line every 1000 images (logger ``reidlab.data.synthetic.output``,
             level INFO; ``reidlab synth --progress`` shows them on stderr).
 
     Returns:
