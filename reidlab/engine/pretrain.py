@@ -213,6 +213,27 @@ def lr_at(recipe: PretrainRecipe, step: int) -> float:
     return lo + 0.5 * (recipe.lr - lo) * (1.0 + math.cos(math.pi * t))
 
 
+def _means(chunk: Sequence[tuple[float, ...]]) -> dict:
+    """Means of ``(loss, ce, triplet, train_acc)`` rows, rounded to 5 decimals (0 for no rows)."""
+    cols = list(zip(*chunk)) if chunk else [[], [], [], []]
+    names = ("loss", "ce", "triplet", "train_acc")
+    return {n: round(sum(c) / max(len(c), 1), 5) for n, c in zip(names, cols)}
+
+
+def _run_metrics(rows: Sequence[tuple[float, ...]], step: int, epoch: int, recipe: PretrainRecipe, *,
+                 num_classes: int, train_images: int, wall: float, cpu: float) -> dict:
+    """The ``metrics`` of :func:`pretrain` from its per-step ``(loss, ce, triplet, train_acc)`` rows."""
+    tenth = max(1, len(rows) // 10)
+    curve = [dict(step=min(len(rows), (i + 1) * tenth), **_means(rows[i * tenth:(i + 1) * tenth]))
+             for i in range(min(10, len(rows)))]
+    return {
+        "iters": step, "epochs_started": epoch, "images": step * recipe.p * recipe.k, "num_classes": num_classes,
+        "train_images": train_images, "time_s": round(wall, 2), "cpu_s": round(cpu, 2),
+        "img_s": round(step * recipe.p * recipe.k / max(wall, 1e-9), 1), "threads": torch.get_num_threads(),
+        "final": _means(rows[-tenth:]), "curve": curve,
+    }
+
+
 def pretrain(recipe: PretrainRecipe, data_root: PathLike, progress: bool = False,
              device: Union[str, torch.device] = "cpu") -> tuple[dict[str, Tensor], dict]:
     """Train ``recipe``'s backbone on the dataset at ``data_root`` (its training split).
@@ -292,21 +313,8 @@ def pretrain(recipe: PretrainRecipe, data_root: PathLike, progress: bool = False
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     if bar is not None:
         bar.close()
-
-    def means(chunk: Sequence[tuple[float, ...]]) -> dict:
-        cols = list(zip(*chunk)) if chunk else [[], [], [], []]
-        names = ("loss", "ce", "triplet", "train_acc")
-        return {n: round(sum(c) / max(len(c), 1), 5) for n, c in zip(names, cols)}
-
-    tenth = max(1, len(rows) // 10)
-    curve = [dict(step=min(len(rows), (i + 1) * tenth), **means(rows[i * tenth:(i + 1) * tenth]))
-             for i in range(min(10, len(rows)))]
-    metrics = {
-        "iters": step, "epochs_started": epoch, "images": step * recipe.p * recipe.k, "num_classes": num_classes,
-        "train_images": len(recs), "time_s": round(wall, 2), "cpu_s": round(cpu, 2),
-        "img_s": round(step * recipe.p * recipe.k / max(wall, 1e-9), 1), "threads": torch.get_num_threads(),
-        "final": means(rows[-tenth:]), "curve": curve,
-    }
+    metrics = _run_metrics(rows, step, epoch, recipe, num_classes=num_classes, train_images=len(recs),
+                           wall=wall, cpu=cpu)
     state = {k: v.detach().to("cpu").contiguous() for k, v in backbone.state_dict().items()}
     return state, metrics
 

@@ -265,7 +265,11 @@ class _Canvas:
 
 
 def _draw_person(cv: _Canvas, person: Person, yaw: float, phase: float) -> tuple[np.ndarray, np.ndarray]:
-    """Draw ``person`` and return ``(uvd (18, 3), self_visible (18,))`` of its skeleton."""
+    """Draw ``person`` and return ``(uvd (18, 3), self_visible (18,))`` of its skeleton.
+
+    Long: one drawing pass in painter's order whose local helpers (limbs, garments, head) share
+    the projected skeleton; kept as one sequence so the order, which fixes the output bytes, is
+    visible in one place."""
     _, uvd, vis = skeleton(person, yaw, phase)
     h, b = person.height, person.build
     c, s = math.cos(yaw), math.sin(yaw)

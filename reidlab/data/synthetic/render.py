@@ -28,6 +28,10 @@ def render_shot(plan: Plan, shot: Shot, backgrounds: Sequence[np.ndarray]) -> tu
 
     Keypoints use continuous pixel coordinates (the image spans ``[0, W] x [0, H]``); a
     landmark is visible when inside the image, not self-occluded and not under an occluder.
+
+    Long: one image's pipeline in the order of its random draws (background crop, person,
+    occluders, camera effects, box, JPEG); the draw order fixes the output bytes, so it stays
+    one sequence that reads top to bottom.
     """
     cfg = plan.config
     cam = plan.cameras[shot.cam - 1]

@@ -387,6 +387,10 @@ class RetrievalState:
 
 
 def _retrieval_class():
+    """The :class:`RetrievalExplorer` widget class, built on first use.
+
+    Long: it is the class body, defined inside this factory so that importing reidlab.viz never
+    imports ipywidgets; each method is short."""
     w = _widgets()
     Base = _explorer_base()
 

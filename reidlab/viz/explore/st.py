@@ -229,6 +229,10 @@ class STState:
 
 
 def _st_class():
+    """The :class:`STExplorer` widget class, built on first use.
+
+    Long: it is the class body, defined inside this factory so that importing reidlab.viz never
+    imports ipywidgets; each method is short."""
     w = _widgets()
     Base = _explorer_base()
 

@@ -95,7 +95,7 @@ def take_screenshots(out_dir: Union[str, "os.PathLike[str]"], profile: str = "sm
 
     import nbformat
 
-    from reidlab.viz import _browser as B
+    import reidlab.viz._browser as B
 
     why = B.chromium_missing_reason()
     if why:
