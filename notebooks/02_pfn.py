@@ -135,7 +135,11 @@ fig_curves
 # lab uses (`reidlab eval`, `evaluate_run`, the report). Every setting below re-uses the same
 # features:
 #
-# * **single-query** -- the visual distance only (squared euclidean distance, the PFN paper's choice);
+# * **single-query** -- the visual distance only, squared euclidean here (the preset's `metric`).
+#   The PFN paper ranks the gallery by "the smallest distance" without naming the distance;
+#   euclidean and squared euclidean order every gallery the same way (squaring is increasing on
+#   non-negative numbers), so this choice changes no rank-1 or mAP of this setting (re-ranking,
+#   below, mixes the distance values into its own, so its numbers can depend on the choice);
 # * **rerank** -- k-reciprocal re-ranking (Zhong et al. 2017; k1=20, k2=6, lambda=0.3): a
 #   gallery image is closer if the two images are in each other's nearest neighbours;
 # * **st** -- the spatial-temporal joint score (09): visual similarity x the probability that

@@ -26,8 +26,9 @@
 # 2. An Inception-style backbone (its Table I), **trained from scratch**, feeds a global
 #    branch and, through **RoI max pooling** of the three boxes on the `conv4_x` map, three
 #    local branches (256 / 64 / 128 / 128-d, dropout 0.5), concatenated.
-# 3. **Joint loss**: identification (softmax) + a **pose-constrained triplet** loss, weighted
-#    1 : 0.5, 1 : 1 or 0.5 : 1 (Table IV).
+# 3. **Joint loss**: identification (softmax) + a **pose-constrained triplet** loss. Table IV
+#    weighs softmax : triplet 1 : 0.5, 1 : 1 and 0.5 : 1 on the global feature alone, and
+#    0.5 : 1 in the whole architecture (global + local), the preset `jlpose`.
 #
 # On Market-1501 (Table IV): baseline 79.7 rank-1, global + local 83.1, joint loss about
 # 84.6-84.8 whatever the weighting, the whole architecture **86.1 / 68.0**.
@@ -35,8 +36,8 @@
 # %% [markdown]
 # ## What we reproduce, and what differs
 #
-# * The architecture of Tables I-II scaled to 128x64 (the backbone is size-agnostic; Table I's
-#   219x103 is not a multiple of its strides), landmarks from the synthetic set's keypoint
+# * The architecture of Tables I-II scaled to 128x64 in the CPU profiles (the backbone is
+#   size-agnostic; `jlpose-paper` runs Table I's 219x103), landmarks from the synthetic set's keypoint
 #   file (real datasets: an OpenPose JSON, see `data/README`), RoI max pooling on the
 #   `conv4_x` map, the joint loss with a preset's weights. The pose-constrained triplet's
 #   exact definition is lost in the paper's text; the one taken is in `reidlab.losses`.
@@ -52,7 +53,9 @@ dataset = ""             # synthreid (default) | market1501 | dukemtmc | msmt17 
 data_root = ""           # dataset folder; relative paths start at the project root
 device = ""              # auto | cpu | cuda[:N]
 output_dir = ""          # results files and figures (default: the profile's reports/.../results)
-preset = "jlpose"        # jlpose (1:1), jlpose-1-0.5, jlpose-0.5-1, jlpose-softmax
+preset = "jlpose"        # a Table IV row: jlpose (Whole Architecture: global + local, softmax : triplet
+                         # 0.5:1), jlpose-baseline (global, softmax), jlpose-global-local (softmax),
+                         # jlpose-triplet-1-0.5 / -1-1 / -0.5-1 (global only, softmax : triplet)
 max_iters = None         # training iterations (None: the profile's budget)
 epochs = None            # training epochs when max_iters is None (None: the preset's)
 run_dir = ""             # evaluate an existing run folder instead of training

@@ -12,8 +12,9 @@ Public API:
 * :data:`TABLES` -- ``{key: PaperTable}``; keys look like ``"pfn/table1"``.
 * :func:`paper_table` -- one table as a :class:`pandas.DataFrame` (numbers as floats, NaN
   where the paper prints ``-``).
-* :func:`headline` -- the paper's own model, one row per evaluation setting
-  (plain / re-ranking / spatial-temporal / multi-query), in reidlab's column names.
+* :func:`headline` -- the paper's own model, one row per evaluation setting, named as
+  :data:`reidlab.eval.SETTINGS` names them (``single-query``, ``rerank``, ``st``,
+  ``multi-query``, ...), in reidlab's column names.
 * :func:`list_tables` -- an overview DataFrame of every stored table.
 * :data:`TABLE_PRESETS` -- the preset that reproduces a published row (jlpose Table IV).
 
@@ -145,7 +146,7 @@ Ours (MQ)\t96.1\t99.1\t99.3\t90.3""",
         "'further' refers to a result lost with the tables (the preceding ones are 'by using L2 distance "
         "and RK' and 'by using single-query and multi-query'), and the next sentence reads 'By using RK "
         "and the multi-query, our Rank-k and mAP are greatly improved.' So whether re-ranking is also "
-        "applied is ambiguous; stored as multi-query (setting 'mq'), the one the sentence names. An mAP "
+        "applied is ambiguous; stored as multi-query (setting 'multi-query'), the one the sentence names. An mAP "
         "6 points below rank-1 is more typical of results without re-ranking, which lifts mAP close to "
         "rank-1 (e.g. BagofTricks+RK 95.4 / 94.2 in PFN's Table I) -- a hint, not proof. The paper's "
         "ablation tables (NL / MSG / TSA / WDP, C-P2 branches, image sizes, number of parts) were lost "
@@ -265,13 +266,14 @@ TABLE_PRESETS: dict[str, dict[str, str]] = {
 }
 
 #: For each paper, the rows of its own model per evaluation setting:
-#: ``{paper: [(table key, row label, setting), ...]}``. Settings use reidlab's names:
-#: ``plain``, ``rerank``, ``st``, ``st+rerank``, ``mq``, ``mq+rerank``.
+#: ``{paper: [(table key, row label, setting), ...]}``. Settings are named as in
+#: :data:`reidlab.eval.SETTINGS` (``single-query``, ``rerank``, ``st``, ``st+rerank``, ``qe``,
+#: ``multi-query``, ``multi-query+rerank``; a test checks every name parses there).
 _HEADLINE_ROWS: dict[str, list[tuple[str, str, str]]] = {
-    "pfn": [("pfn/table1", "Ours", "plain"), ("pfn/table1", "Ours+ST", "st")],
-    "mgwp": [("mgwp/text", "Ours (MQ)", "mq")],
-    "lgeu": [("lgeu/table2", "Ours", "plain"), ("lgeu/table2", "Ours+RK", "rerank")],
-    "jlpose": [("jlpose/table4", "Whole Architecture", "plain")],
+    "pfn": [("pfn/table1", "Ours", "single-query"), ("pfn/table1", "Ours+ST", "st")],
+    "mgwp": [("mgwp/text", "Ours (MQ)", "multi-query")],
+    "lgeu": [("lgeu/table2", "Ours", "single-query"), ("lgeu/table2", "Ours+RK", "rerank")],
+    "jlpose": [("jlpose/table4", "Whole Architecture", "single-query")],
 }
 
 
@@ -330,8 +332,9 @@ def paper_table(key: str) -> pd.DataFrame:
 def headline(paper: str) -> pd.DataFrame:
     """The paper's own model per evaluation setting, in reidlab's column names.
 
-    Returns a DataFrame indexed by ``setting`` with columns ``R1, R5, R10, mAP`` (those the
-    paper reports; NaN otherwise) plus ``source`` (table and row) and ``dataset``.
+    Returns a DataFrame indexed by ``setting`` (:data:`reidlab.eval.SETTINGS` names) with
+    columns ``R1, R5, R10, mAP`` (those the paper reports; NaN otherwise) plus ``source``
+    (table and row) and ``dataset``.
     """
     if paper not in _HEADLINE_ROWS:
         raise ConfigError(f"paper_results: unknown paper {paper!r}; expected one of {', '.join(_HEADLINE_ROWS)}")

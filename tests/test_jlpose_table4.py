@@ -37,8 +37,8 @@ def test_rows_map_one_to_one_to_presets_and_paper_results():
     # the headline compared with jlpose-paper is its Whole Architecture row (86.10 / 67.97)
     assert ROWS["Whole Architecture"] == "jlpose"
     hl = paper_results.headline("jlpose")
-    assert (hl.loc["plain", "R1"], hl.loc["plain", "mAP"]) == (86.10, 67.97)
-    assert "Whole Architecture" in hl.loc["plain", "source"]
+    assert (hl.loc["single-query", "R1"], hl.loc["single-query", "mAP"]) == (86.10, 67.97)
+    assert "Whole Architecture" in hl.loc["single-query", "source"]
     # the printed weight ratios (softmax : triplet) are the presets' group weights
     for row, preset in ROWS.items():
         w = table.loc[row, "weights"]

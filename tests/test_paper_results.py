@@ -34,15 +34,27 @@ def test_every_paper_table_parses_with_its_row_count():
 
 def test_headline_rows_per_setting():
     h = paper_results.headline("pfn")
-    assert list(h.index) == ["plain", "st"]
-    assert h.loc["plain", "R1"] == 95.0 and h.loc["plain", "mAP"] == 87.4 and h.loc["st", "mAP"] == 89.0
+    assert list(h.index) == ["single-query", "st"]
+    assert h.loc["single-query", "R1"] == 95.0 and h.loc["single-query", "mAP"] == 87.4 and h.loc["st", "mAP"] == 89.0
     h = paper_results.headline("lgeu")
     assert h.loc["rerank", "mAP"] == 88.0
-    assert paper_results.headline("jlpose").loc["plain", "R1"] == 86.10
+    assert paper_results.headline("jlpose").loc["single-query", "R1"] == 86.10
+    mg = paper_results.headline("mgwp")
+    assert list(mg.index) == ["multi-query"] and (mg.loc["multi-query", "R1"], mg.loc["multi-query", "mAP"]) == (96.1, 90.3)
     with pytest.raises(ConfigError, match="unknown paper 'pcb'"):
         paper_results.headline("pcb")
     with pytest.raises(ConfigError, match="unknown table 'lgeu/table9'"):
         paper_results.paper_table("lgeu/table9")
+
+
+def test_headline_settings_are_the_evaluators_names():
+    """One naming scheme: every headline setting is a canonical :data:`reidlab.eval.SETTINGS` name,
+    so ``lab.compare_with_paper`` lines the paper's row up with the evaluator's row of that name."""
+    from reidlab.eval.protocol import SETTINGS, parse_setting
+
+    for paper in ("pfn", "mgwp", "lgeu", "jlpose"):
+        for setting in paper_results.headline(paper).index:
+            assert setting in SETTINGS and parse_setting(setting) == setting, (paper, setting)
 
 
 def test_ordering_of_published_rows():

@@ -31,12 +31,11 @@ import json
 import os
 import re
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, NamedTuple, Optional, Sequence, Union
 
 from reidlab.data.keypoints import attach_keypoints, find_keypoints, load_keypoints
-from reidlab.data.records import ImageRecord
+from reidlab.data.records import ImageRecord, ReIDDataset
 from reidlab.errors import DatasetError
 
 PathLike = Union[str, os.PathLike]
@@ -71,150 +70,6 @@ _EXAMPLES = {
     "dukemtmc": "0005_c2_f0046985.jpg",
     "cuhk03np": "0001_c1_1.png",
 }
-
-
-# --------------------------------------------------------------------------- dataset object
-
-
-@dataclass
-class ReIDDataset:
-    """A re-ID dataset as lists of :class:`ImageRecord` per split.
-
-    Attributes:
-        name: layout name (``market1501``, ``dukemtmc``, ``msmt17``, ``cuhk03np``, ``folder``).
-        root: absolute dataset root; record paths are absolute and under it.
-        train, query, gallery: records of each split (train ids relabelled ``0..N-1``).
-        multi_query: Market ``gt_bbox`` records (original ids), or ``None`` when absent.
-        options: reader options actually used (e.g. ``version``, ``variant``,
-            ``cameras_known``, ``val_merged``).
-        distractor_pids: ids that mean "distractor" in the test splits (``(0,)`` for the
-            Market convention, ``()`` for MSMT17 where ``0`` is a person). ``-1`` is always junk.
-        keypoints_source: the keypoint file/folder attached, or ``None``.
-        pid_names: for ``folder`` datasets with non-numeric identity folders, ``orig_pid ->
-            folder name``; else ``None``.
-    """
-
-    name: str
-    root: str
-    train: list[ImageRecord]
-    query: list[ImageRecord]
-    gallery: list[ImageRecord]
-    multi_query: Optional[list[ImageRecord]] = None
-    options: dict = field(default_factory=dict)
-    distractor_pids: tuple[int, ...] = (0,)
-    keypoints_source: Optional[str] = None
-    pid_names: Optional[dict[int, str]] = None
-
-    # -- per-split statistics ---------------------------------------------------------------
-    def splits(self) -> dict[str, list[ImageRecord]]:
-        """``{"train": ..., "query": ..., "gallery": ..., "multi_query": ...}`` (present splits)."""
-        out = {"train": self.train, "query": self.query, "gallery": self.gallery}
-        if self.multi_query is not None:
-            out["multi_query"] = self.multi_query
-        return out
-
-    def _ids(self, records: Sequence[ImageRecord]) -> int:
-        skip = {-1, *self.distractor_pids}
-        return len({r.pid for r in records if r.pid not in skip})
-
-    @property
-    def num_train_pids(self) -> int:
-        """Number of training identities (= classifier size)."""
-        return len({r.pid for r in self.train})
-
-    @property
-    def num_train_imgs(self) -> int:
-        return len(self.train)
-
-    @property
-    def num_train_cams(self) -> int:
-        return len({r.camid for r in self.train})
-
-    @property
-    def num_query_pids(self) -> int:
-        return self._ids(self.query)
-
-    @property
-    def num_query_imgs(self) -> int:
-        return len(self.query)
-
-    @property
-    def num_query_cams(self) -> int:
-        return len({r.camid for r in self.query})
-
-    @property
-    def num_gallery_pids(self) -> int:
-        """Gallery identities, not counting junk (-1) and distractor ids."""
-        return self._ids(self.gallery)
-
-    @property
-    def num_gallery_imgs(self) -> int:
-        return len(self.gallery)
-
-    @property
-    def num_gallery_cams(self) -> int:
-        return len({r.camid for r in self.gallery})
-
-    @property
-    def num_cams(self) -> int:
-        """Number of distinct camera ids over all splits."""
-        cams: set[int] = set()
-        for recs in self.splits().values():
-            cams.update(r.camid for r in recs)
-        return len(cams)
-
-    def summary_frame(self):
-        """Per-split table as a pandas DataFrame (index: split; columns: ids, images, cameras,
-        distractor_images, junk_images, with_keypoints)."""
-        import pandas as pd
-
-        rows = {}
-        skip = set(self.distractor_pids)
-        for split, recs in self.splits().items():
-            rows[split] = {
-                "ids": self.num_train_pids if split == "train" else self._ids(recs),
-                "images": len(recs),
-                "cameras": len({r.camid for r in recs}),
-                "distractor_images": sum(r.pid in skip for r in recs) if split != "train" else 0,
-                "junk_images": sum(r.pid == -1 for r in recs) if split != "train" else 0,
-                "with_keypoints": sum(r.keypoints is not None for r in recs),
-            }
-        return pd.DataFrame.from_dict(rows, orient="index")
-
-    def summary(self) -> str:
-        """One screen: identities / images / cameras per split, as the papers' dataset tables."""
-        opts = ", ".join(f"{k}={v}" for k, v in self.options.items())
-        lines = [f"{self.name}  {self.root}" + (f"  ({opts})" if opts else "")]
-        lines.append(f"  {'split':<12}{'ids':>8}{'images':>10}{'cameras':>9}")
-        skip = set(self.distractor_pids)
-        for split, recs in self.splits().items():
-            ids = self.num_train_pids if split == "train" else self._ids(recs)
-            line = f"  {split:<12}{ids:>8}{len(recs):>10}{len({r.camid for r in recs}):>9}"
-            if split != "train":
-                extra = []
-                n_d = sum(r.pid in skip for r in recs)
-                n_j = sum(r.pid == -1 for r in recs)
-                if n_d:
-                    extra.append(f"{n_d} distractor")
-                if n_j:
-                    extra.append(f"{n_j} junk")
-                if extra:
-                    line += "   (+ " + ", ".join(extra) + " images)"
-            lines.append(line)
-        total = sum(len(r) for r in self.splits().values())
-        lines.append(f"  cameras overall: {self.num_cams}" + ("" if self.options.get("cameras_known", True)
-                     else "  (unknown: gallery = camera 0, query = camera 1; see data/README.md)"))
-        has_frame = any(r.frame is not None for r in self.gallery)
-        lines.append(f"  time stamps: {'frame on one clock per camera' if has_frame else 'none'}")
-        n_kp = sum(r.keypoints is not None for recs in self.splits().values() for r in recs)
-        src = f" from {self.keypoints_source}" if self.keypoints_source else ""
-        lines.append(f"  keypoints: {n_kp} of {total} images{src}")
-        return "\n".join(lines)
-
-    def __repr__(self) -> str:  # short: the default dataclass repr would print every record
-        return (f"ReIDDataset(name={self.name!r}, root={self.root!r}, train={len(self.train)}, "
-                f"query={len(self.query)}, gallery={len(self.gallery)}, "
-                f"multi_query={None if self.multi_query is None else len(self.multi_query)})")
 
 
 # --------------------------------------------------------------------------- helpers

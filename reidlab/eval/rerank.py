@@ -174,6 +174,11 @@ def check_rerank_params(k1, k2, lambda_value, chunk_size=1) -> tuple[int, int, f
 
 
 def _rerank_core(src, k1: int, k2: int, lambda_value: float, chunk_size: int) -> torch.Tensor:
+    """The re-ranked query x gallery distance of :func:`k_reciprocal_rerank` on the neighbour source ``src``.
+
+    Long: the algorithm's four numbered steps (neighbour lists, k-reciprocal sets with expansion,
+    local query expansion, Jaccard distance) in the paper's order over shared chunked buffers;
+    split, each step would pass most of the others' tensors along."""
     n, nq, ng, dev = src.n, src.nq, src.ng, src.device
     kk = min(n, max(k1 + 1, k2))
     K = min(n, k1 + 1)

@@ -39,10 +39,6 @@ SETTING_NAMES: dict[str, str] = {
     "multi-query+rerank": "multi-query + re-ranking",
 }
 
-#: The settings' names in :mod:`reidlab.paper_results` (older names) -> ours.
-_PAPER_SETTINGS = {"plain": "single-query", "mq": "multi-query", "mq+rerank": "multi-query+rerank"}
-
-
 # --------------------------------------------------------------------------------------
 # Files
 # --------------------------------------------------------------------------------------
@@ -197,7 +193,7 @@ def compare_with_paper(results, paper: str, metrics: Sequence[str] = ("rank1", "
 
     from reidlab import paper_results
 
-    hl = paper_results.headline(paper).rename(index=lambda s: _PAPER_SETTINGS.get(s, s))
+    hl = paper_results.headline(paper)   # indexed by the evaluator's setting names
     paper_col = {"rank1": "R1", "rank5": "R5", "rank10": "R10", "mAP": "mAP"}
     rows = []
     for s in list(results.index) + [s for s in hl.index if s not in results.index]:
