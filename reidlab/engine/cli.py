@@ -189,7 +189,8 @@ def _eval_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--run", required=True, help="run folder written by reidlab train")
-    p.add_argument("--rerank", action="store_true", help="add k-reciprocal re-ranking (k1={k1}, k2={k2}, lambda={lambda_value})".format(**RERANK_DEFAULTS))
+    p.add_argument("--rerank", action="store_true",
+                   help="add k-reciprocal re-ranking (k1={k1}, k2={k2}, lambda={lambda_value})".format(**RERANK_DEFAULTS))
     p.add_argument("--st", action="store_true", help="add spatial-temporal scoring (ST model fitted on train)")
     p.add_argument("--qe", action="store_true", help="add alpha query expansion (top {top_k}, alpha {alpha:g})".format(**QE_DEFAULTS))
     p.add_argument("--multi-query", action="store_true", help="add Market's multi-query (gt_bbox) setting")
