@@ -83,7 +83,11 @@ def test_notebook_08_explorer_changes_query_and_scoring_in_chromium():
             page.wait_for(f"""document.querySelector('{EXPLORER} .reidlab-query-title').textContent
                               .includes('\u2014 re-ranked: ')""", 20, "the re-ranked scoring")
             assert _title(page)[:3] == (q, pid, cam)
-            assert B.image_digest(page, f"{EXPLORER} .reidlab-gallery") != img1
+            # the title is set before the new gallery image is swapped in: poll for the image
+            deadline = time.monotonic() + 20
+            while B.image_digest(page, f"{EXPLORER} .reidlab-gallery") == img1 and time.monotonic() < deadline:
+                time.sleep(0.25)
+            assert B.image_digest(page, f"{EXPLORER} .reidlab-gallery") != img1, "re-ranking left the gallery as it was"
             shot = page.screenshot(OUT / "08_explorer.png", EXPLORER)
             page.screenshot(OUT / "08_page.png")
     except B.BrowserError as err:
