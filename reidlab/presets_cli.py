@@ -163,10 +163,10 @@ def show_text(name: str, dataset: Optional[str] = None, ids: Optional[int] = Non
         sizes = [resolve_size(dataset, ids, images, data)]
     table = schedule_table(p, sizes)
     return "\n".join([preset_yaml(p), "",
-                      f"# schedule ({p.epochs} epochs; {_epoch(p)} epochs of {_batch(p)}; ~ = estimated from totals)",
-                      *("# " + line for line in table.splitlines()), "",
                       f"# as a config file: reidlab presets show {p.name} > run.yaml, edit it, then",
-                      "#   reidlab train --config run.yaml --data DATA --out RUN   (reidlab.engine.runconfig)"])
+                      "#   reidlab train --config run.yaml --data DATA --out RUN   (reidlab.engine.runconfig)",
+                      f"# schedule ({p.epochs} epochs; {_epoch(p)} epochs of {_batch(p)}; ~ = estimated from totals)",
+                      *("# " + line for line in table.splitlines())])
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
