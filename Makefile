@@ -9,11 +9,11 @@ PIP := $(PY) -m pip install --progress-bar off -q
 # Running as root (containers, CI) JupyterLab needs --allow-root.
 LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: venv test test-browser demo report lab data bench clean help
+.PHONY: venv test lint test-browser demo report lab data bench clean help
 
 help:
 	@echo "make demo   set up .venv, generate the embedded dataset, run the main job"
-	@echo "make test   set up .venv, run every test (unit, integration, notebooks)"
+	@echo "make test   set up .venv, lint (ruff), run every test (unit, integration, notebooks)"
 	@echo "make venv   build the environment only;  make lab: open JupyterLab"
 	@echo "make test-browser   the explorers in headless Chromium (apt-get install chromium)"
 
@@ -39,8 +39,13 @@ data: venv
 # Every test: unit + integration (tests/) and the notebooks under nbval in the smoke profile.
 # tests/ includes the browser test (tests/test_browser.py): it runs when Chromium is installed
 # (Debian: apt-get install chromium) and is skipped, with the reason, when it is not.
+# The lint (ruff, configured in pyproject.toml) runs first: CI runs `make test` only.
 test: venv
+	$(VENV)/bin/ruff check reidlab tests
 	REIDLAB_PROFILE=smoke MPLBACKEND=Agg $(PY) -m pytest tests $(wildcard notebooks/*.ipynb) --nbval-lax -p no:cacheprovider
+
+lint: venv
+	$(VENV)/bin/ruff check reidlab tests
 
 # The real-browser test alone: JupyterLab + headless Chromium run notebook 08 and drive its
 # explorer; screenshots in reports/browser/ (skipped, with the reason, without Chromium).

@@ -16,7 +16,7 @@ from typing import Any
 
 from reidlab._version import __version__
 
-__all__ = ["FeatureExtractor"]
+__all__ = ["FeatureExtractor", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

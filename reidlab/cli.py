@@ -29,7 +29,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 
 
 def _usage() -> str:
-    lines = ["usage: reidlab <command> [options]   (reidlab <command> --help for details)", "", "commands:"]
+    lines = ["usage: reidlab <command> [options]   (reidlab <command> --help for details; reidlab --version)", "",
+             "commands:"]
     lines += [f"  {name:<10} {help_}" for name, (_, _, help_) in COMMANDS.items()]
     return "\n".join(lines)
 
@@ -39,6 +40,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help", "help"):
         print(_usage())
+        return 0
+    if args[0] in ("-V", "--version"):
+        from reidlab._version import __version__
+
+        print(f"reidlab {__version__}")
         return 0
     name, rest = args[0], args[1:]
     if name not in COMMANDS:

@@ -132,6 +132,9 @@ class Preset:
         ckpt_every_iters: also write ``last.pt`` every N iterations inside an epoch
             (0: only at epoch ends).
         eval_batch_size: batch size of feature extraction.
+        tensorboard: also write TensorBoard event files to ``<run>/tb/`` (per-iteration loss
+            terms and learning rate, per-evaluation metrics; needs the ``tensorboard`` extra).
+            ``metrics.csv`` stays the record either way (:mod:`reidlab.engine.tblog`).
         notes: where the values come from, and the choices made where the paper is silent.
     """
 
@@ -177,6 +180,7 @@ class Preset:
     eval_every: int = 10
     ckpt_every_iters: int = 0
     eval_batch_size: int = 128
+    tensorboard: bool = False
     notes: str = ""
 
     def __post_init__(self) -> None:

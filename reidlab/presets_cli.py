@@ -7,6 +7,7 @@ will run on; these commands print both, so a schedule can be checked before a lo
     reidlab presets list --dataset msmt17             # ... on MSMT17's training split
     reidlab presets list --ids 500 --images 9000      # ... on any size
     reidlab presets show jlpose-paper                 # one preset as YAML + its iterations
+    reidlab presets show pfn-paper > run.yaml         # ... a config file for reidlab train --config
     reidlab presets show pfn-paper --data data/market1501   # exact, from a dataset folder
 
 Sizes come from :data:`reidlab.presets.DATASET_SIZES` (published training splits). With
@@ -162,6 +163,8 @@ def show_text(name: str, dataset: Optional[str] = None, ids: Optional[int] = Non
         sizes = [resolve_size(dataset, ids, images, data)]
     table = schedule_table(p, sizes)
     return "\n".join([preset_yaml(p), "",
+                      f"# as a config file: reidlab presets show {p.name} > run.yaml, edit it, then",
+                      "#   reidlab train --config run.yaml --data DATA --out RUN   (reidlab.engine.runconfig)",
                       f"# schedule ({p.epochs} epochs; {_epoch(p)} epochs of {_batch(p)}; ~ = estimated from totals)",
                       *("# " + line for line in table.splitlines())])
 

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import pytest
 import torch
 
 from reidlab.cli import main as cli_main

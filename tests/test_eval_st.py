@@ -217,7 +217,7 @@ def test_st_rerank_does_not_collapse_below_st(seed):
     # the unfixed input (raw 2 - 2 * joint score of an image with itself) is what collapsed
     qq_raw, gg_raw = qq.clone(), gg.clone()
     qq_raw.fill_diagonal_(0)
-    for blk, feats, recs in ((qq_raw, qf, q), (gg_raw, gf, g)):
+    for blk, _feats, recs in ((qq_raw, qf, q), (gg_raw, gf, g)):
         cam = [r.camid for r in recs]
         fr = [r.frame for r in recs]
         self_score = joint_score(torch.ones(len(recs)), ev.st_model.probability(cam, fr, cam, fr).diagonal())

@@ -71,7 +71,7 @@ def test_tiny_model_memorises_eight_identities(name):
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     model.train()
     losses, accs = [], {}
-    for step in range(80):  # stops once memorised
+    for step in range(80):  # noqa: B007 (stops once memorised; step is in the message below)
         opt.zero_grad()
         out = model(x, kp)
         total, _ = loss_fn(out, y)

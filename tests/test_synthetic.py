@@ -235,7 +235,7 @@ def test_images_per_identity_and_identities_per_camera(big_plan):
     cfg = big_plan.config
     lo, hi = cfg.images_per_camera
     per_cam_ids = Counter()
-    for pid, visits in big_plan.walks.items():
+    for _pid, visits in big_plan.walks.items():
         cams = [v.cam for v in visits]
         assert cfg.path_cameras[0] <= len(cams) <= cfg.path_cameras[1] and len(set(cams)) == len(cams)
         for v in visits:
@@ -292,7 +292,7 @@ def test_transit_times_follow_the_topology(big_plan):
 def test_hard_negative_groups_share_upper_garment(tiny, big_plan):
     info = syn.load_info(tiny)["identities"]
     groups = defaultdict(list)
-    for pid, v in info.items():
+    for _pid, v in info.items():
         if v["group"] is not None:
             groups[v["group"]].append(v)
     assert groups

@@ -413,9 +413,13 @@ def st_model():
 
     pids, cams, frames = [], [], []
     for k in range(8):
-        pids += [k, k]; cams += [0, 1]; frames += [1000 * k, 1000 * k + 420 + 10 * k]
+        pids += [k, k]
+        cams += [0, 1]
+        frames += [1000 * k, 1000 * k + 420 + 10 * k]
     for k in range(5):
-        pids += [20 + k, 20 + k]; cams += [1, 2]; frames += [500 * k, 500 * k + 1010 + 10 * k]
+        pids += [20 + k, 20 + k]
+        cams += [1, 2]
+        frames += [500 * k, 500 * k + 1010 + 10 * k]
     return STModel.fit(pids, cams, frames, bin_size=100, sigma=1.5)
 
 

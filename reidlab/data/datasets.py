@@ -293,7 +293,8 @@ def _msmt_version(root: Path, version: Optional[str]) -> str:
 
 def _msmt_list(list_file: Path, img_dir: Path) -> list[_Item]:
     if not list_file.is_file():
-        raise DatasetError(f"{list_file}: missing MSMT17 list file; re-extract the MSMT17 archive (it ships list_train/val/query/gallery.txt)")
+        raise DatasetError(f"{list_file}: missing MSMT17 list file; re-extract the MSMT17 archive "
+                           "(it ships list_train/val/query/gallery.txt)")
     try:
         lines = list_file.read_text(encoding="utf-8").splitlines()
     except OSError as err:
@@ -490,7 +491,8 @@ def load_dataset(name: str, root: PathLike, *, keypoints: Union[str, PathLike, N
         else:
             source = Path(keypoints)
             if not source.exists():
-                raise DatasetError(f"keypoints source {source} does not exist; pass an existing keypoints.json / OpenPose folder or keypoints=None")
+                raise DatasetError(f"keypoints source {source} does not exist; pass an existing keypoints.json / "
+                                   "OpenPose folder or keypoints=None")
         if source is not None:
             mapping = load_keypoints(source)
             base = Path(ds.root)

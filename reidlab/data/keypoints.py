@@ -99,7 +99,8 @@ def _openpose_person(path: Path) -> np.ndarray:
     data = _read_json(path)
     people = data.get("people") if isinstance(data, dict) else None
     if not isinstance(people, list):
-        raise DatasetError(f'{path}: expected an OpenPose file {{"people": [{{"pose_keypoints_2d": [...]}}]}}; re-run OpenPose with --write_json')
+        raise DatasetError(f'{path}: expected an OpenPose file {{"people": [{{"pose_keypoints_2d": [...]}}]}}; '
+                           're-run OpenPose with --write_json')
     best: Optional[np.ndarray] = None
     best_conf = -np.inf
     for i, person in enumerate(people):

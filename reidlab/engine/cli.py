@@ -42,15 +42,22 @@ def _train_parser() -> argparse.ArgumentParser:
                "  reidlab train --out runs/pfn --resume                   # continue from last.pt\n"
                "  reidlab train --out runs/pfn --resume runs/pfn/best.pt  # continue from a named checkpoint\n"
                "  reidlab train --preset bot-smoke --data data/synthreid --out runs/t --max-iters 5 --set lr=1e-3\n"
+               "  reidlab train --config run.yaml --out runs/t2 --seed 1      # a config file; flags override it\n"
+               "  reidlab train --config runs/pfn/config.json --out runs/pfn2  # again, from an earlier run's config\n"
                "  torchrun --nproc_per_node 2 -m reidlab train --preset bot-cpu-demo --data data/synthreid --out runs/ddp\n"
-               "presets: reidlab train --list-presets",
+               "presets: reidlab train --list-presets\n"
+               "precedence: preset < the --config file (its overrides, then its data/out/seed/...) < flags < --set",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--preset", help="recipe name, e.g. pfn-cpu-demo (see --list-presets); default with --resume: the run's")
+    p.add_argument("--config", metavar="FILE",
+                   help="a config file (YAML or JSON): `preset: NAME` + `overrides:` (+ data, out, seed...), a full "
+                        "preset (reidlab presets show NAME), or an earlier run's config.json; flags given with it "
+                        "override it")
     p.add_argument("--data", help="dataset root folder (e.g. data/synthreid); default with --resume: the run's")
     p.add_argument("--out", help="run folder (must be empty unless --resume)")
-    p.add_argument("--dataset", default="auto", help="dataset layout (default: auto-detect)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--dataset", default=None, help="dataset layout (default: auto-detect)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
     p.add_argument("--epochs", type=_positive_int, default=None, help="override the preset's number of epochs")
     p.add_argument("--max-iters", type=_positive_int, default=None, help="stop after N iterations in total (quick runs)")
     p.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
@@ -61,6 +68,9 @@ def _train_parser() -> argparse.ArgumentParser:
                    help="override a preset field (repeatable), e.g. --set lr=0.001 --set model_options.backbone_width=0.25")
     p.add_argument("--no-eval", action="store_true", help="skip the periodic and final evaluation")
     p.add_argument("--no-progress", action="store_true", help="no progress bar and no per-epoch lines")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also log per-iteration losses and lr and per-evaluation metrics to <out>/tb/ "
+                        "(preset field tensorboard=true; needs pip install 'reidlab[tensorboard]')")
     p.add_argument("--list-presets", action="store_true",
                    help="print the presets with their iterations per epoch and in total on --dataset's published "
                         "size (default market1501) or on --data's training split, and exit (see reidlab presets)")
@@ -93,25 +103,42 @@ def train_main(argv: Optional[Sequence[str]] = None) -> int:
     if args.list_presets:
         from reidlab.presets_cli import list_text
 
-        print(list_text(None if args.dataset == "auto" else args.dataset, data=args.data))
+        print(list_text(None if args.dataset in (None, "auto") else args.dataset, data=args.data))
         return 0
-    needed = ("out",) if args.resume else ("preset", "data", "out")
-    for name in needed:
-        if getattr(args, name) is None:
-            raise ConfigError(f"--{name} is required (see reidlab train --help)")
     overrides = dict(parse_override(s) for s in args.overrides)
-    epochs = args.epochs if args.epochs is not None else overrides.pop("epochs", None)
-    overrides.pop("epochs", None)
     for key in overrides:
         if key in _OWN_OPTIONS:
             raise ConfigError(f"--set {key}=...: {key} is not a preset field; use {_OWN_OPTIONS[key]}")
+    if args.tensorboard:
+        overrides["tensorboard"] = True
+    kwargs = _train_arguments(args)
+    preset = args.preset
+    if args.config is not None:
+        if args.preset is not None:
+            raise ConfigError(f"--config {args.config} and --preset {args.preset}: give one (the file names its "
+                              "preset; --set key=value overrides single fields)")
+        if args.resume:
+            raise ConfigError(f"--config {args.config} with --resume: a resumed run keeps its own config.json; "
+                              "drop --config (or train into a new --out from it)")
+        from reidlab.engine.runconfig import load_run_config
+
+        cfg = load_run_config(args.config)
+        preset = cfg.preset
+        kwargs = {**cfg.train_args, **kwargs}   # flags given on the command line win
+    needed = ("out",) if args.resume else ("data", "out")
+    for name in needed:
+        if kwargs.get(name) is None:
+            raise ConfigError(f"--{name} is required (see reidlab train --help)")
+    if preset is None and not args.resume:
+        raise ConfigError("--preset (or --config FILE) is required (see reidlab train --help)")
+    if "epochs" in overrides:                  # --set epochs=N is --epochs N (which wins when both are given)
+        epochs = overrides.pop("epochs")
+        if args.epochs is None:
+            kwargs["epochs"] = epochs
     log_to_console(logging.WARNING if args.no_progress else logging.INFO, sys.stderr)
     from reidlab.engine.trainer import train
 
-    run = train(args.preset, data=args.data, out=args.out, seed=args.seed, epochs=epochs,
-                max_iters=args.max_iters, device=args.device, resume=args.resume,
-                progress=not args.no_progress, dataset=args.dataset, cache_dir=args.cache_dir,
-                evaluate=not args.no_eval, **overrides)
+    run = train(preset, resume=args.resume, progress=not args.no_progress, **kwargs, **overrides)
     if int(os.environ.get("RANK", "0")) == 0:
         m = run.metrics
         if m is not None and len(m) and "mAP" in m and m["mAP"].notna().any():
@@ -119,6 +146,17 @@ def train_main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"{run.path}: epoch {int(last['epoch'])}  rank1 {100 * last['rank1']:.2f}%  mAP {100 * last['mAP']:.2f}%")
         print(f"run folder: {run.path}  (evaluate: reidlab eval --run {run.path})")
     return 0
+
+
+def _train_arguments(args: argparse.Namespace) -> dict:
+    """The ``train()`` arguments given on the command line (flags left out are absent, so a
+    ``--config`` file's values stay)."""
+    given = {"data": args.data, "out": args.out, "dataset": args.dataset, "seed": args.seed, "epochs": args.epochs,
+             "max_iters": args.max_iters, "device": args.device, "cache_dir": args.cache_dir}
+    kwargs = {k: v for k, v in given.items() if v is not None}
+    if args.no_eval:
+        kwargs["evaluate"] = False
+    return kwargs
 
 
 def format_results(df, title: str = "") -> str:
@@ -151,7 +189,8 @@ def _eval_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--run", required=True, help="run folder written by reidlab train")
-    p.add_argument("--rerank", action="store_true", help="add k-reciprocal re-ranking (k1={k1}, k2={k2}, lambda={lambda_value})".format(**RERANK_DEFAULTS))
+    p.add_argument("--rerank", action="store_true",
+                   help="add k-reciprocal re-ranking (k1={k1}, k2={k2}, lambda={lambda_value})".format(**RERANK_DEFAULTS))
     p.add_argument("--st", action="store_true", help="add spatial-temporal scoring (ST model fitted on train)")
     p.add_argument("--qe", action="store_true", help="add alpha query expansion (top {top_k}, alpha {alpha:g})".format(**QE_DEFAULTS))
     p.add_argument("--multi-query", action="store_true", help="add Market's multi-query (gt_bbox) setting")

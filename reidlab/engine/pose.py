@@ -442,7 +442,7 @@ def estimate_keypoints(data: PathLike, model: Union[OnnxPoseModel, PathLike], ou
             t0 = time.perf_counter()
             kp = model.predict(images)
             seconds += time.perf_counter() - t0
-            for (i, key), img, k in zip(part, images, kp):
+            for (_i, key), img, k in zip(part, images, kp):
                 stored = threshold_keypoints(k, (img.height, img.width), threshold)
                 entries[key] = [round(float(v), 3) for v in stored.reshape(-1)]
                 scores[key] = [round(float(v), 4) for v in k[:, 2]]

@@ -114,19 +114,13 @@ def sha256_file(path: PathLike) -> str:
 
 @contextmanager
 def _file_lock(path: Path) -> Iterator[None]:
-    """An exclusive ``flock`` on ``path`` (created if needed); no-op where unsupported."""
+    """An exclusive inter-process lock on ``path`` (``filelock``: POSIX and Windows; the file is
+    created if needed)."""
+    from filelock import FileLock
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
+    with FileLock(str(path)):
         yield
-        return
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 # ----------------------------------------------------------------------------- data

@@ -24,6 +24,9 @@
 6. **evaluate** (:meth:`_Loop.evaluate_pending`): single-query rank-1 / mAP, then a second
    checkpoint with the result (copied to ``best.pt`` when the mAP improved).
 7. **log** (:meth:`_Loop.log_epoch`): one line per epoch on the ``reidlab`` logger (INFO).
+   With ``preset.tensorboard``, every iteration's loss terms and lr and every evaluation's
+   metrics also go to TensorBoard event files in ``tb/`` (:mod:`reidlab.engine.tblog`; the
+   loop's ``scalars`` logger, a no-op otherwise).
 
 Run folder (written by rank 0 only, every file atomically)::
 
@@ -35,6 +38,7 @@ Run folder (written by rank 0 only, every file atomically)::
                   all threads), and rank1 / mAP (fractions in [0, 1]) when evaluated
     last.pt       the latest checkpoint; last.prev.pt  the one before it (fallback)
     best.pt       copy of the checkpoint with the best mAP so far (when evaluated)
+    tb/           TensorBoard event files (only with ``preset.tensorboard``; a view, not the record)
 
 Reproducibility: the augmentation generator and the global torch RNG (dropout) are re-seeded
 every iteration from ``(seed, rank, iteration)``, the sampler is a pure function of
@@ -70,6 +74,7 @@ from reidlab.engine.build import WarmupMultiStep, build_model, build_optimizer, 
 from reidlab.engine.extract import autocast_context, extract_features
 from reidlab.engine.prepare import Parts, Progress, Setup, write_or_explain
 from reidlab.engine.rundir import METRIC_COLUMNS
+from reidlab.engine.tblog import NullLogger, ScalarLogger, make_logger, require_tensorboard
 from reidlab.errors import ConfigError, Interrupted
 from reidlab.presets import Preset
 
@@ -150,9 +155,10 @@ class _Loop:
     the parts built in step 2, starting from the progress restored in step 3."""
 
     def __init__(self, setup: Setup, parts: Parts, prog: Progress, dev: torch.device, info: D.DistInfo,
-                 config: dict, progress: bool, tracker: dict) -> None:
+                 config: dict, progress: bool, tracker: dict, scalars: Optional[ScalarLogger] = None) -> None:
         self.setup, self.parts, self.prog, self.dev, self.info = setup, parts, prog, dev, info
         self.preset, self.config, self.tracker = setup.preset, config, tracker
+        self.scalars: ScalarLogger = scalars if scalars is not None else NullLogger()   # TensorBoard, or nothing
         self.show_bar = info.is_main and _show_progress(progress)
         self.per_rank_batch = self.preset.images_per_batch // info.world_size
 
@@ -207,6 +213,8 @@ class _Loop:
             acc["images"] += self.per_rank_batch
             i += 1
             prog.g += 1
+            self.scalars.log_iteration(prog.g, {"loss": loss, **{k: float(v) for k, v in parts_.items() if k != "total"},
+                                                "lr": parts.optimizer.param_groups[-1]["lr"]})
             if bar is not None:
                 el = snapshot()["time"]
                 bar.set_postfix(loss=f"{acc['sums']['loss'] / acc['n']:.3f}",
@@ -314,6 +322,7 @@ class _Loop:
         improved = False
         if self.info.is_main:
             row.update(_evaluate(self.parts.model, self.preset, self.setup.ds, self.dev, self.parts.eval_sets))
+            self.scalars.log_evaluation(row["iters"], {"rank1": row["rank1"], "mAP": row["mAP"]})
             improved = row["mAP"] > prog.best["mAP"]
             if improved:
                 prog.best = {"mAP": row["mAP"], "epoch": row["epoch"], "iters": row["iters"]}
@@ -460,6 +469,8 @@ def _train(preset_or_config, data, out, seed, epochs, max_iters, dev, resume, pr
     the last checkpoint for the Ctrl-C message."""
     setup = prepare.validate(preset_or_config, data, out, seed, epochs, max_iters, resume, dataset, evaluate, overrides)
     tracker["out"] = setup.out
+    if setup.preset.tensorboard:
+        require_tensorboard()   # step 1: before anything is built or written
     parts = prepare.build(setup, dev, info, cache_dir, progress=progress)
     prog = prepare.resume(setup, parts, info)
     tracker["saved"] = prog.saved
@@ -468,6 +479,10 @@ def _train(preset_or_config, data, out, seed, epochs, max_iters, dev, resume, pr
     if info.enabled:
         parts.net = nn.parallel.DistributedDataParallel(
             parts.model, device_ids=[dev.index] if dev.type == "cuda" else None, find_unused_parameters=True)
-    loop = _Loop(setup, parts, prog, dev, info, config, progress, tracker)
-    loop.run()
+    scalars = make_logger(setup.preset.tensorboard, setup.out, info.is_main)
+    loop = _Loop(setup, parts, prog, dev, info, config, progress, tracker, scalars)
+    try:
+        loop.run()
+    finally:
+        scalars.close()
     return loop.result()

@@ -39,7 +39,6 @@ import os
 from pathlib import Path
 from typing import Any, Optional, Union
 
-import torch
 from torch import Tensor, nn
 
 from reidlab.errors import ConfigError

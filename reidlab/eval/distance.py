@@ -27,7 +27,8 @@ from reidlab.eval._common import ArrayLike, check_choice, float_features
 METRICS = ("euclidean", "cosine")
 
 
-def _prepare(q: torch.Tensor, g: torch.Tensor, metric: str) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor]]:
+def _prepare(q: torch.Tensor, g: torch.Tensor,
+             metric: str) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor]]:
     """Return (q, g, |q|^2, |g|^2) ready for the chunked GEMM (norms None for cosine).
 
     Euclidean: ``q`` and ``g`` are centred on their common mean first (distances unchanged,

@@ -98,7 +98,8 @@ class Evaluator:
 
     def _split(self, flag: bool):
         if not self._buf[flag]:
-            raise ConfigError(f"Evaluator.evaluate: no {'query' if flag else 'gallery'} items processed; call process(..., is_query={flag})")
+            raise ConfigError(f"Evaluator.evaluate: no {'query' if flag else 'gallery'} items processed; "
+                              f"call process(..., is_query={flag})")
         cols = list(zip(*self._buf[flag]))
         return [torch.cat(x) for x in cols]
 

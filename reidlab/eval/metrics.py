@@ -377,7 +377,8 @@ def multi_query_features(q_feats: ArrayLike, q_pids: ArrayLike, q_camids: ArrayL
     dev = qf.device
     mf = as_tensor(mq_feats, "mq_feats", ndim=2, device=dev, dtype=qf.dtype)
     if mf.shape[1] != qf.shape[1]:
-        raise ConfigError(f"multi_query_features: mq_feats dim {mf.shape[1]} != q_feats dim {qf.shape[1]}; use features from the same model")
+        raise ConfigError(f"multi_query_features: mq_feats dim {mf.shape[1]} != q_feats dim {qf.shape[1]}; "
+                          "use features from the same model")
     nq, nm = qf.shape[0], mf.shape[0]
     qp, qc = as_labels(q_pids, "q_pids", nq, dev), as_labels(q_camids, "q_camids", nq, dev)
     mp, mc = as_labels(mq_pids, "mq_pids", nm, dev), as_labels(mq_camids, "mq_camids", nm, dev)

@@ -276,7 +276,8 @@ class STModel:
     def from_dict(cls, d: dict) -> "STModel":
         """Rebuild a model saved with :meth:`to_dict`."""
         if not isinstance(d, dict) or d.get("kind") != "reidlab.STModel":
-            raise ConfigError("STModel.from_dict: not a dict written by STModel.to_dict() (missing kind='reidlab.STModel'); re-save the model")
+            raise ConfigError("STModel.from_dict: not a dict written by STModel.to_dict() "
+                              "(missing kind='reidlab.STModel'); re-save the model")
         return cls(cam_labels=torch.tensor(d["cam_labels"], dtype=torch.int64),
                    table=torch.tensor(d["table"], dtype=torch.float64),
                    hist=torch.tensor(d["hist"], dtype=torch.float64), bin_size=float(d["bin_size"]),
@@ -294,7 +295,8 @@ def joint_score(similarity: ArrayLike, p_st: ArrayLike, lambda0: float = 1.0, la
     s = as_tensor(similarity, "similarity")
     p = as_tensor(p_st, "p_st", device=s.device)
     if s.shape != p.shape:
-        raise ConfigError(f"joint_score: similarity shape {tuple(s.shape)} != p_st shape {tuple(p.shape)}; score the same query x gallery pairs")
+        raise ConfigError(f"joint_score: similarity shape {tuple(s.shape)} != p_st shape {tuple(p.shape)}; "
+                          "score the same query x gallery pairs")
     if lambda0 <= 0 or lambda1 <= 0:
         raise ConfigError(f"joint_score: lambda0={lambda0} and lambda1={lambda1} must be > 0 (paper: 1 and 2)")
     dt = torch.promote_types(s.dtype if s.is_floating_point() else torch.float32, p.dtype if p.is_floating_point() else torch.float32)

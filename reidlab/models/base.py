@@ -29,7 +29,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Optional, TypedDict
 
-import torch
 from torch import Tensor, nn
 
 LossKind = Literal["ce", "triplet", "pose_triplet"]

@@ -26,7 +26,7 @@ def measure_redraw(explorer: Any, repeats: int = 20) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {"next query": [], "scoring": [], "grad-cam (first)": [], "grad-cam (cached)": []}
     s = explorer.state
     settings = s.settings
-    for i in range(int(repeats)):
+    for _i in range(int(repeats)):
         if s.position >= len(s.queries()) - 1:
             explorer.slider.value = 0
         t = time.perf_counter()
@@ -36,7 +36,7 @@ def measure_redraw(explorer: Any, repeats: int = 20) -> dict[str, list[float]]:
         explorer.scoring.value = settings[(settings.index(s.setting) + 1) % len(settings)]
         out["scoring"].append(time.perf_counter() - t)
     if s.explainer is not None:
-        for i in range(min(3, int(repeats))):
+        for _i in range(min(3, int(repeats))):
             explorer.next_button.click()
             t = time.perf_counter()
             explorer.rank.value = 1
