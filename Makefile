@@ -33,8 +33,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name reidlab --display-name "Python (reidlab)" >/dev/null
 	@touch $(STAMP)
 
+# The embedded dataset, and the demo's one lab pretraining: jlpose's own Inception-style net
+# (init="lab" of jlpose-cpu-demo; ~2 min once, then reused from data/weights/ or $$REIDLAB_WEIGHTS).
+# The other demo models start from the ImageNet MobileNetV2 installed by `make venv`.
 data: venv
 	@test -f $(DATA)/.complete || $(VENV)/bin/reidlab synth --out $(DATA)
+	$(VENV)/bin/reidlab pretrain --backbone inception_jl --width 0.5 --no-progress
 
 # Every test: unit + integration (tests/) and the notebooks under nbval in the smoke profile.
 # tests/ includes the browser test (tests/test_browser.py): it runs when Chromium is installed

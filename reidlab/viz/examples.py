@@ -1,20 +1,22 @@
-"""Regenerate the README's example figures (``docs/img/viz_*.png``).
+"""Regenerate the README's example figures (``docs/img/viz_*.png``) from the demo's trained runs.
 
-    python -m reidlab.viz.examples --data data/synthreid-small --out docs/img
+    python -m reidlab.viz.examples --out docs/img
 
-Trains a tiny PFN (ResNet18 at a quarter of its width, the ``pfn-cpu-demo`` recipe for
-``--epochs`` epochs of 2 iterations, about two minutes on one CPU core) on the small SynthReID set, then
-draws every kind of figure of :mod:`reidlab.viz` from it: similarity and per-part
-Grad-CAM, stripe contributions, retrieval galleries (plain / re-ranked / spatial-temporal),
-worst queries, CMC and training curves, the spatial-temporal plots. The attention figures
-of MGWP and LGEU use untrained tiny models (their layout, not a learned pattern); the
-jlpose boxes come from the dataset's landmarks. Pass ``--run`` to reuse a trained PFN run
-folder instead of training.
+Draws every kind of figure of :mod:`reidlab.viz` from the warm-started runs that ``make demo``
+trains (profile ``demo``, seed 0: ``runs/demo/pfn-cpu-demo-seed0`` and the MGWP, LGEU and
+jlpose runs next to it), reused through :func:`reidlab.lab.ensure_run` when their stamps match
+and trained (as the notebooks would) when missing: similarity and per-part Grad-CAM, stripe
+contributions, retrieval galleries (plain / re-ranked / spatial-temporal), worst queries, CMC
+and training curves and the spatial-temporal plots from the PFN run; MGWP's TSA and non-local
+maps, LGEU's part x channel weights and jlpose's pose boxes from their own trained runs. Prints,
+and writes to ``<out>/viz_sources.json``, which run drew each figure and its plain rank-1 / mAP.
+``--profile smoke`` draws the same figures from the smoke runs in a minute (for checking the code).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 from pathlib import Path
 from typing import Optional, Sequence
@@ -40,43 +42,37 @@ def _save(fig, out: Path, name: str, dpi: int = 80) -> Path:
     return path
 
 
+#: Which model's run draws each figure (the rest of the figures are PFN's).
+FIGURE_MODELS: dict[str, str] = {"tsa": "mgwp", "nonlocal": "mgwp", "lgeu": "lgeu", "pose_boxes": "jlpose"}
+FIGURES = ("similarity", "parts", "stripes", "retrieval", "retrieval_comparison", "worst_queries", "cmc",
+           "training_curves", "st_histograms", "st_matrix", "st_joint", "tsa", "nonlocal", "lgeu", "pose_boxes")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point: ``python -m reidlab.viz.examples [--data D] [--out O] [--epochs N] [--run R]``."""
+    """Entry point: ``python -m reidlab.viz.examples [--profile P] [--data D] [--out O] [--seed S]``."""
     ap = argparse.ArgumentParser(prog="python -m reidlab.viz.examples", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", default="data/synthreid-small", help="SynthReID (Market layout) folder")
+    ap.add_argument("--profile", default="demo", help="profile whose runs draw the figures (default demo)")
+    ap.add_argument("--data", default="", help="SynthReID (Market layout) folder (default: the profile's)")
     ap.add_argument("--out", default="docs/img", help="where the viz_*.png files go")
-    ap.add_argument("--epochs", type=int, default=120, help="training epochs of the tiny PFN (2 iterations each)")
-    ap.add_argument("--run", default="", help="existing PFN run folder to use instead of training")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="seed of the runs (default 0, the demo's)")
     args = ap.parse_args(argv)
 
     import matplotlib
 
     matplotlib.use("Agg")
-    from reidlab import viz
-    from reidlab.data import load_dataset
-    from reidlab.engine.runs import load_run, run_evaluation
+    from reidlab import lab, viz
     from reidlab.eval import pairwise_distance
-    from reidlab.models import create_model
+    from reidlab.fileio import atomic_write_text
     from reidlab.viz.data import model_input
 
-    torch.manual_seed(args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    ds = load_dataset("market1501", args.data)
-    if args.run:
-        run = load_run(args.run)
-    else:
-        from reidlab.engine.trainer import train
-
-        tmp = Path(tempfile.mkdtemp(prefix="reidlab-viz-examples-"))
-        e = int(args.epochs)
-        run = train("pfn-cpu-demo", data=args.data, out=tmp / "pfn", seed=args.seed, epochs=e,
-                    milestones=(int(e * 2 / 3), int(e * 7 / 8)), device="cpu", progress=False, evaluate=False,
-                    **{"model_options.backbone_width": 0.25})
+    cfg, ds = lab.setup("viz-examples", profile=args.profile, seed=args.seed, data_root=args.data,
+                        output_dir=tempfile.mkdtemp(prefix="reidlab-viz-examples-"), device="cpu")
+    runs = {m: lab.ensure_run(cfg, m, progress=False) for m in ("pfn", "mgwp", "lgeu", "jlpose")}
+    evs = {m: lab.evaluation(cfg, r) for m, r in runs.items()}
+    run, ev = runs["pfn"], evs["pfn"]
     model = run.model.eval()
-    # the one evaluator (reidlab.eval.Evaluation): the preset's metric, re-ranking, ST on the train split
-    ev = run_evaluation(run, data=ds, device="cpu", use_cache=bool(args.run))
     dist = ev.distance("single-query").numpy()
     results = {"plain": ev.result("single-query"), "re-ranked": ev.result("rerank"), "ST joint": ev.result("st")}
 
@@ -106,17 +102,27 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     _save(viz.plot_st_matrix(ev.st_model), out, "st_matrix")
     _save(viz.plot_st_joint(sim, p_st, gallery_pids=gp, query_pid=ds.query[qs].pid), out, "st_joint")
 
-    kw = dict(backbone="resnet18", backbone_width=0.25)
-    mgwp = create_model("mgwp", run.num_classes or 40, **kw).eval()
-    lgeu = create_model("lgeu", run.num_classes or 40, **kw).eval()
-    _save(viz.plot_tsa_maps(mgwp, q[0]), out, "tsa")
-    _save(viz.plot_nonlocal_affinity(mgwp, q[0], position=(0.35, 0.5)), out, "nonlocal")
-    _save(viz.plot_lgeu_weights(lgeu, q[0]), out, "lgeu")
-    jl = create_model("jlpose", run.num_classes or 40, backbone_width=0.25).eval()
-    kp = q[1] if q[1] is not None else torch.zeros(18, 3)
+    # the models' own attention, each from its trained run, on the same query image
+    mgwp, lgeu, jl = (runs[m].model.eval() for m in ("mgwp", "lgeu", "jlpose"))
+    _save(viz.plot_tsa_maps(mgwp, model_input(runs["mgwp"], ds.query[qi])[0]), out, "tsa")
+    _save(viz.plot_nonlocal_affinity(mgwp, model_input(runs["mgwp"], ds.query[qi])[0], position=(0.35, 0.5)),
+          out, "nonlocal")
+    _save(viz.plot_lgeu_weights(lgeu, model_input(runs["lgeu"], ds.query[qi])[0]), out, "lgeu")
+    img, kp = model_input(runs["jlpose"], ds.query[qi])
+    kp = kp if kp is not None else torch.zeros(18, 3)
     with torch.no_grad():
-        boxes = jl.explain(q[0][None], keypoints=kp[None])["part_boxes"][0]
-    _save(viz.plot_pose_boxes(q[0], kp, boxes), out, "pose_boxes")
+        boxes = jl.explain(img[None], keypoints=kp[None])["part_boxes"][0]
+    _save(viz.plot_pose_boxes(img, kp, boxes), out, "pose_boxes")
+
+    sources = {}
+    for m, r in runs.items():
+        res = evs[m].result("single-query")
+        sources[m] = {"run": lab.short_path(r.path), "preset": r.preset.name, "init": r.preset.init,
+                      "rank1": round(float(res.cmc[0]), 4), "mAP": round(float(res.mAP), 4),
+                      "figures": [f for f in FIGURES if FIGURE_MODELS.get(f, "pfn") == m]}
+        print(f"{m}: {sources[m]['run']} (init {r.preset.init}) rank-1 {100 * res.cmc[0]:.1f} % mAP "
+              f"{100 * res.mAP:.1f} % -> {', '.join(sources[m]['figures'])}")
+    atomic_write_text(out / "viz_sources.json", json.dumps(sources, indent=1) + "\n")
     return 0
 
 
