@@ -153,10 +153,14 @@ lab.percent(results)
 # ### What changed, computed from the table
 #
 # The sentences below are generated from the numbers above (not written in advance), so they
-# stay true whatever the profile, seed or dataset.
+# stay true whatever the profile, seed or dataset. When ST + re-ranking falls more than 2 points
+# below ST alone at rank-1, a paragraph explains why with this run's numbers
+# (`lab.st_rerank_note`; it also goes to the report's index).
 
 # %%
 display(Markdown(lab.describe_settings(results)))
+st_note = lab.st_rerank_note(ev, results)   # empty unless ST + re-ranking is > 2 points below ST
+display(Markdown(st_note))
 
 # %% [markdown]
 # ### CMC curves
@@ -221,5 +225,6 @@ paper_results.paper_table("lgeu/table1")
 # %%
 print(lab.check_results(results, cfg, chance=lab.random_rank1(ds)))
 lab.check_figures(fig_curves, fig_cmc, fig_weights)
-path = lab.save_results(cfg, results.assign(model="lgeu", group="main"))
+path = lab.save_results(cfg, results.assign(model="lgeu", group="main"),
+                        extra={"notes": [st_note] if st_note else []})
 print("results written:", lab.short_path(path))

@@ -406,15 +406,3 @@ def test_lab_names_the_evaluators_settings_and_columns():
     assert tuple(lab.SETTING_NAMES) == tuple(SETTINGS)
     assert lab.METRICS == tuple(TABLE_COLUMNS[:5])
 
-
-def test_run_caption_names_the_run_its_warm_start_and_its_rank1(tmp_path):
-    """07 / 08 / the README figures say which run drew them and how good it is."""
-    from types import SimpleNamespace
-
-    import numpy as np
-
-    run = SimpleNamespace(path=lab.project_root() / "runs" / "demo" / "pfn-cpu-demo-seed0", config={"max_iters": 200},
-                          preset=SimpleNamespace(name="pfn-cpu-demo", init="imagenet"))
-    ev = SimpleNamespace(result=lambda setting: {"single-query": SimpleNamespace(cmc=np.array([0.7125, 0.8]), mAP=0.6649)}[setting])
-    assert lab.run_caption(run, ev) == ("Drawn from run `runs/demo/pfn-cpu-demo-seed0` (pfn-cpu-demo, warm start "
-                                        "`imagenet`, 200 iterations): plain single-query rank-1 **71.2 %**, mAP 66.5 %.")
