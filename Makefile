@@ -12,7 +12,7 @@ LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 .PHONY: venv test test-browser demo report lab data bench clean help
 
 help:
-	@echo "make demo   set up .venv, generate the embedded dataset, run the main job"
+	@echo "make demo   set up .venv, generate the embedded dataset (+ jlpose lab pretraining), run the main job"
 	@echo "make test   set up .venv, run every test (unit, integration, notebooks)"
 	@echo "make venv   build the environment only;  make lab: open JupyterLab"
 	@echo "make test-browser   the explorers in headless Chromium (apt-get install chromium)"

