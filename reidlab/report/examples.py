@@ -1,6 +1,6 @@
 """Regenerate the README's example figures (``docs/img/viz_*.png``) from the demo's trained runs.
 
-    python -m reidlab.viz.examples --out docs/img
+    python -m reidlab.report.examples --out docs/img
 
 Draws every kind of figure of :mod:`reidlab.viz` from the warm-started runs that ``make demo``
 trains (profile ``demo``, seed 0: ``runs/demo/pfn-cpu-demo-seed0`` and the MGWP, LGEU and
@@ -49,8 +49,8 @@ FIGURES = ("similarity", "parts", "stripes", "retrieval", "retrieval_comparison"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point: ``python -m reidlab.viz.examples [--profile P] [--data D] [--out O] [--seed S]``."""
-    ap = argparse.ArgumentParser(prog="python -m reidlab.viz.examples", description=__doc__.split("\n\n")[0])
+    """Entry point: ``python -m reidlab.report.examples [--profile P] [--data D] [--out O] [--seed S]``."""
+    ap = argparse.ArgumentParser(prog="python -m reidlab.report.examples", description=__doc__.split("\n\n")[0])
     ap.add_argument("--profile", default="demo", help="profile whose runs draw the figures (default demo)")
     ap.add_argument("--data", default="", help="SynthReID (Market layout) folder (default: the profile's)")
     ap.add_argument("--out", default="docs/img", help="where the viz_*.png files go")
