@@ -63,3 +63,21 @@ def test_the_report_index_shows_the_notes_under_the_results_table(tmp_path):
     text = report.build_index(tmp_path, None, title="t", profile="demo").read_text()
     main = text.split("<h2>Results")[1].split("<h2>")[0]
     assert "<li><b>Why ST + re-ranking is below ST here</b> &lt;x&gt; 7.9 points</li>" in main
+
+
+def test_readme_figures_script_draws_every_figure_and_names_its_runs(tmp_path):
+    """``python -m reidlab.report.examples``: every README figure, and which run drew it (here
+    from the smoke runs, the same code path as the demo's)."""
+    import json
+
+    from reidlab.report import examples
+
+    assert examples.main(["--profile", "smoke", "--out", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.glob("viz_*.png")) == sorted(f"viz_{f}.png" for f in examples.FIGURES)
+    sources = json.loads((tmp_path / "viz_sources.json").read_text())
+    assert set(sources) == {"pfn", "mgwp", "lgeu", "jlpose"}
+    assert sum((s["figures"] for s in sources.values()), []) and \
+        sorted(sum((s["figures"] for s in sources.values()), [])) == sorted(examples.FIGURES)
+    assert sources["mgwp"]["figures"] == ["tsa", "nonlocal"] and sources["jlpose"]["figures"] == ["pose_boxes"]
+    for s in sources.values():
+        assert s["run"].startswith("runs/smoke/") and s["init"] == "scratch" and 0.0 <= s["rank1"] <= 1.0
