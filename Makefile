@@ -12,7 +12,7 @@ LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 .PHONY: venv test lint test-browser demo report lab data bench clean help
 
 help:
-	@echo "make demo   set up .venv, generate the embedded dataset, run the main job"
+	@echo "make demo   set up .venv, generate the embedded dataset (+ jlpose lab pretraining), run the main job"
 	@echo "make test   set up .venv, lint (ruff), run every test (unit, integration, notebooks)"
 	@echo "make venv   build the environment only;  make lab: open JupyterLab"
 	@echo "make test-browser   the explorers in headless Chromium (apt-get install chromium)"
@@ -33,8 +33,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name reidlab --display-name "Python (reidlab)" >/dev/null
 	@touch $(STAMP)
 
+# The embedded dataset, and the demo's one lab pretraining: jlpose's own Inception-style net
+# (init="lab" of jlpose-cpu-demo; ~2 min once, then reused from data/weights/ or $$REIDLAB_WEIGHTS).
+# The other demo models start from the ImageNet MobileNetV2 installed by `make venv`.
 data: venv
 	@test -f $(DATA)/.complete || $(VENV)/bin/reidlab synth --out $(DATA)
+	$(VENV)/bin/reidlab pretrain --backbone inception_jl --width 0.5 --no-progress
 
 # Every test: unit + integration (tests/) and the notebooks under nbval in the smoke profile.
 # tests/ includes the browser test (tests/test_browser.py): it runs when Chromium is installed

@@ -25,7 +25,10 @@
 # 4. the models' **own attention**: MGWP's tiny spatial attention and non-local affinity,
 #    LGEU's part x channel weights, jlpose's landmark boxes.
 #
-# It uses the runs trained by 02-05 (reused from `runs/<profile>/`; trained if missing).
+# It uses the runs trained by 02-05 (reused from `runs/<profile>/`; trained if missing): in the
+# `demo` profile warm-started models (ImageNet MobileNetV2, jlpose lab-pretrained) fine-tuned
+# for a minute or two, so the maps show what a model that actually re-identifies people looks
+# at. The set-up cell says which run draws the figures and its rank-1.
 
 # %% tags=["parameters"]
 # Parameters (papermill: -p name value). Empty strings / None mean "the profile's default".
@@ -61,6 +64,7 @@ model = run.model
 q = lab.model_input(run, ds.query[query_index])                                        # (image, landmarks)
 match = lab.model_input(run, ds.gallery[lab.best_gallery(ev, query_index)])
 wrong = lab.model_input(run, ds.gallery[lab.best_gallery(ev, query_index, correct=False)])
+display(Markdown(lab.run_caption(run, ev)))
 
 # %% [markdown]
 # ## 1 · Identity Grad-CAM

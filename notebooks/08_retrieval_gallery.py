@@ -21,7 +21,9 @@
 # spatial-temporal scoring side by side, and the "worst queries" view sorted by average
 # precision -- where a model's failures are most instructive.
 #
-# Uses the PFN run of 02 by default (`model_name` selects another).
+# Uses the PFN run of 02 by default (`model_name` selects another): in the `demo` profile a
+# warm-started (ImageNet MobileNetV2) model fine-tuned for about a minute; the set-up cell names
+# the run and its rank-1.
 
 # %% tags=["parameters"]
 # Parameters (papermill: -p name value). Empty strings / None mean "the profile's default".
@@ -46,7 +48,7 @@ n_queries = None         # queries shown (None: the profile's)
 # %%
 # %matplotlib inline
 import pandas as pd
-from IPython.display import display
+from IPython.display import Markdown, display
 from reidlab import lab, viz
 pd.set_option("display.precision", 1)
 
@@ -55,6 +57,7 @@ cfg, ds = lab.setup("08_retrieval_gallery", profile=profile, seed=seed, dataset=
 run = lab.ensure_run(cfg, model_name)
 ev = lab.evaluation(cfg, run)
 results = ev.table(["single-query", "rerank", "st", "st+rerank"], skip_unavailable=True)
+display(Markdown(lab.run_caption(run, ev)))
 lab.percent(results)
 
 # %% [markdown]

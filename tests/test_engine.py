@@ -138,8 +138,9 @@ def test_rng_state_round_trip_through_weights_only_file(tmp_path):
 
 # ----------------------------------------------------------------------------- training
 def test_cpu_demo_preset_lowers_the_loss(data, tmp_path):
+    # the demo's warm start as it is (the ImageNet MobileNetV2 at full width), on tiny data
     run = train("bot-cpu-demo", data=data, out=tmp_path / "run", progress=False,
-                **dict(TINY, epochs=4, amp="bf16", channels_last=True))
+                **dict(TINY, epochs=4, amp="bf16", channels_last=True, **{"model_options.backbone_width": 1.0}))
     m = run.metrics
     assert list(m["epoch"]) == [1, 2, 3, 4] and list(m["iters"]) == [4, 8, 12, 16]
     assert m["loss"].iloc[-1] < m["loss"].iloc[0] - 0.05, m["loss"].tolist()
@@ -153,6 +154,7 @@ def test_cpu_demo_preset_lowers_the_loss(data, tmp_path):
     assert cfg["preset"]["name"] == "bot-cpu-demo" and cfg["preset"]["input_size"] == [64, 32]
     assert cfg["seed"] == 0 and cfg["num_classes"] == 16 and "torch" in cfg["versions"]
     assert (tmp_path / "run" / "best.pt").is_file()
+    assert cfg["init"]["init"] == "imagenet" and cfg["preset"]["backbone"] == "mobilenet_v2"
 
 
 _CHILD = """

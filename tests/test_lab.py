@@ -31,7 +31,7 @@ def test_profiles_are_one_table_with_sane_values(tmp_path):
     assert lab.resolve_profile("full").ablation_num_seeds >= 3
     demo = lab.resolve_profile("demo")
     assert demo.iters_for("mgwp") == demo.max_iters_by_model["mgwp"]
-    assert demo.iters_for("bot") == demo.max_iters  # no per-model entry
+    assert demo.iters_for("other") == demo.max_iters is None  # no per-model entry: the preset's schedule
     table = lab.profile_table()
     assert list(table.index) == list(lab.PROFILES) and table.loc["demo", "topk"] == demo.topk
     cfg = lab.configure("06", profile="full", seed=3, output_dir=str(tmp_path))
@@ -405,3 +405,4 @@ def test_lab_names_the_evaluators_settings_and_columns():
 
     assert tuple(lab.SETTING_NAMES) == tuple(SETTINGS)
     assert lab.METRICS == tuple(TABLE_COLUMNS[:5])
+

@@ -294,8 +294,9 @@ def test_mobilenet_imagenet_without_the_package_names_the_extra(monkeypatch):
 
 def test_init_field_values_and_the_legacy_pretrained_spelling():
     assert get_preset("pfn-paper").init == "imagenet"           # the -paper recipes' pretrained=True
-    assert get_preset("pfn-cpu-demo").init == "scratch" and get_preset("jlpose-paper").init == "scratch"
-    demo = get_preset("bot-cpu-demo")
+    assert get_preset("pfn-cpu-demo").init == "imagenet" and get_preset("jlpose-cpu-demo").init == "lab"   # warm demos
+    assert get_preset("pfn-smoke").init == "scratch" and get_preset("jlpose-paper").init == "scratch"
+    demo = get_preset("bot-smoke")
     assert demo.replace(init="lab").init == "lab" and demo.replace(init="lab:2").init == "lab:2"
     assert demo.replace(pretrained=True).init == "imagenet"
     assert get_preset("bot-paper").replace(pretrained=False).init == "scratch"
@@ -358,7 +359,7 @@ def test_training_records_the_warm_start_in_config_json(tiny_lab, tmp_path):
 def test_init_stamp_is_stable_and_tracks_what_the_weights_depend_on(tiny_lab):
     from reidlab.engine.warmstart import init_stamp
 
-    demo = get_preset("pfn-cpu-demo")
+    demo = get_preset("pfn-cpu-demo", backbone="resnet18", init="scratch")
     assert init_stamp(demo) == {"init": "scratch"}
     lab = init_stamp(demo.replace(init="lab"))
     assert lab == {"init": "lab", "backbone": "resnet18", "width": 1.0,

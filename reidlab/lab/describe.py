@@ -92,15 +92,16 @@ def split_statistics(ds) -> dict[str, Any]:
 
 
 def run_summary(run):
-    """One-column DataFrame describing a run: preset, model, input size, iterations,
-    epochs logged, last loss, training time, folder."""
+    """One-column DataFrame describing a run: preset, model, backbone and its warm start
+    (``init``), input size, iterations, epochs logged, last loss, training time, folder."""
     import pandas as pd
 
     m = run.metrics if run.metrics is not None else pd.DataFrame()
     t_file = Path(run.path) / "report-train-time.txt"
     rows = {
         "preset": run.preset.name, "model": run.preset.model,
-        "backbone": run.preset.backbone or "(model's own)", "input (HxW)": "x".join(map(str, run.preset.input_size)),
+        "backbone": run.preset.backbone or "(model's own)", "init (warm start)": run.preset.init,
+        "input (HxW)": "x".join(map(str, run.preset.input_size)),
         "iterations": run.config.get("max_iters") or "preset schedule",
         "epochs logged": len(m),
         "last loss": round(float(m["loss"].iloc[-1]), 3) if "loss" in m and len(m) else "-",
@@ -108,6 +109,17 @@ def run_summary(run):
         "checkpoint": run.checkpoint, "folder": short_path(Path(run.path)),
     }
     return pd.DataFrame({"value": {k: str(v) for k, v in rows.items()}})
+
+
+def run_caption(run, ev) -> str:
+    """One Markdown sentence naming the run a figure is drawn from and how good it is:
+    folder, preset, warm start (``init``), iterations and its plain single-query rank-1 / mAP
+    (``ev``: the run's :class:`reidlab.eval.Evaluation`), in percent."""
+    res = ev.result("single-query")
+    iters = run.config.get("max_iters") or "the preset's schedule of"
+    return (f"Drawn from run `{short_path(Path(run.path))}` ({run.preset.name}, warm start `{run.preset.init}`, "
+            f"{iters} iterations): plain single-query rank-1 **{100 * float(res.cmc[0]):.1f} %**, "
+            f"mAP {100 * float(res.mAP):.1f} %.")
 
 
 def curve_metrics(run) -> tuple[str, ...]:

@@ -3,7 +3,8 @@ each to HTML and write ``index.html`` gathering every notebook's results file.
 
 Modules: :mod:`~reidlab.report.runner` (papermill, HTML export),
 :mod:`~reidlab.report.index` (``index.html`` from a jinja2 template),
-:mod:`~reidlab.report.cli` (the command line). The notebooks' own helpers (profiles,
+:mod:`~reidlab.report.cli` (the command line), :mod:`~reidlab.report.examples` (the README's
+figures, ``python -m reidlab.report.examples``, from the demo's trained runs). The notebooks' own helpers (profiles,
 runs, results files) are in :mod:`reidlab.lab`.
 """
 

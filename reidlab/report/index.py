@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import re
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
@@ -55,12 +56,15 @@ def render_index(folder: Path, status: Sequence[Mapping[str, Any]], payloads: Se
     main = main_table(payloads)
     observations = [n if isinstance(n, list) else [n]
                     for pl in payloads if (n := (pl.get("extra") or {}).get("observations"))]
+    # notes about the main results (e.g. lab.st_rerank_note), Markdown bold kept, the rest escaped
+    notes = [Markup(re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", str(Markup.escape(n))))
+             for pl in payloads for n in ((pl.get("extra") or {}).get("notes") or [])]
     return _environment().get_template("index.html.j2").render(
         title=title, profile=profile, built=_dt.datetime.now().strftime("%Y-%m-%d %H:%M"), minutes=total / 60,
         notebooks=notebooks, settings=list(SETTING_NAMES.items()),
         main_table=_html_table(percent(main)) if not main.empty else "", results_folder=short_path(results_folder),
         ablations=[(g, _html_table(t, index=False)) for g, t in ablation_tables(payloads).items()],
-        observations=observations,
+        observations=observations, notes=notes,
         papers=[(p, _html_table(paper_results.headline(p).drop(columns=["dataset"]))) for p in PAPERS],
     )
 
