@@ -45,6 +45,7 @@ import difflib
 import json
 import math
 import numbers
+import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
@@ -500,9 +501,38 @@ def _preset_init(self: Preset, *args: Any, pretrained: Any = None, **kwargs: Any
 Preset.__init__ = _preset_init  # type: ignore[method-assign]
 
 
-def _check_init_field(preset: "Preset") -> None:
-    from reidlab.engine.warmstart import parse_init
+#: Keyword values of ``Preset.init`` (anything else must be a file path; see :func:`parse_init`).
+INIT_KEYWORDS = ("scratch", "imagenet", "lab")
+_PATH_SUFFIXES = (".pt", ".pth", ".pkl", ".bin", ".tar")
 
+
+def parse_init(value: Any) -> tuple[str, Optional[Any]]:
+    """``(kind, argument)`` of an ``init`` value: ``("scratch", None)``, ``("imagenet", None)``,
+    ``("lab", seed)`` or ``("file", path)``; a one-line :class:`ConfigError` otherwise.
+
+    A file path must contain a path separator or end in ``.pt`` / ``.pth`` / ``.pkl`` /
+    ``.bin`` / ``.tar`` (so a misspelt keyword is an error, not a missing file)."""
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"init={value!r}: expected 'scratch', 'imagenet', 'lab', 'lab:<seed>' or a weights file path")
+    v = value.strip()
+    if v in ("scratch", "imagenet"):
+        return v, None
+    if v == "lab":
+        return "lab", 0
+    if v.startswith("lab:"):
+        seed = v[4:]
+        if not seed.isdigit():
+            raise ConfigError(f"init={value!r}: expected 'lab:<seed>' with an integer seed, e.g. 'lab:1'")
+        return "lab", int(seed)
+    if "/" in v or os.sep in v or v.lower().endswith(_PATH_SUFFIXES):
+        return "file", v
+    close = difflib.get_close_matches(v, list(INIT_KEYWORDS), n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ConfigError(f"init={value!r} is neither 'scratch', 'imagenet', 'lab', 'lab:<seed>' nor a weights file "
+                      f"path (a path contains '/' or ends in .pt/.pth){hint}")
+
+
+def _check_init_field(preset: "Preset") -> None:
     try:
         parse_init(preset.init)
     except ConfigError as err:

@@ -91,7 +91,7 @@ def test_configure_profile_from_environment_and_errors(tmp_path, monkeypatch):
         lab.configure("01", dataset="market", output_dir=str(tmp_path))
     with pytest.raises(ConfigError, match="needs a dataset folder; pass -p data_root"):
         lab.configure("01", profile="paper", output_dir=str(tmp_path))
-    with pytest.raises(ConfigError, match="not a torch device"):
+    with pytest.raises(ConfigError, match="is not valid"):
         lab.configure("01", device="nonsense", output_dir=str(tmp_path))
     if not __import__("torch").cuda.is_available():
         with pytest.raises(ConfigError, match="CUDA is not available"):

@@ -40,7 +40,7 @@ def _cfg(tmp_path, data_root, notebook="02_pfn", **kw):
 def test_ensure_dataset_generates_once_under_a_lock(tmp_path, monkeypatch):
     from fixtures import make_market_tree
 
-    from reidlab.data import synthetic
+    from reidlab.data import cli as data_cli
     from reidlab.lab import session
 
     calls = []
@@ -52,7 +52,7 @@ def test_ensure_dataset_generates_once_under_a_lock(tmp_path, monkeypatch):
         (root / ".complete").write_text("")
         return 0
 
-    monkeypatch.setattr(synthetic, "main", fake_synth)
+    monkeypatch.setattr(data_cli, "synth_main", fake_synth)
     monkeypatch.setattr(session, "_DATASETS", {})
     cfg = _cfg(tmp_path, tmp_path / "data" / "synth")
     errors = []
@@ -76,10 +76,10 @@ def test_ensure_dataset_generates_once_under_a_lock(tmp_path, monkeypatch):
 
 
 def test_ensure_dataset_errors_name_the_folder(tmp_path, monkeypatch):
-    from reidlab.data import synthetic
+    from reidlab.data import cli as data_cli
     from reidlab.lab import session
 
-    monkeypatch.setattr(synthetic, "main", lambda argv: 3)
+    monkeypatch.setattr(data_cli, "synth_main", lambda argv: 3)
     with pytest.raises(DatasetError, match=r"synthetic dataset generation failed \(exit 3\); run `reidlab synth --out"):
         session.ensure_dataset(_cfg(tmp_path, tmp_path / "nothing"))
     real = dataclasses.replace(_cfg(tmp_path, tmp_path / "market"), dataset="market1501")

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from reidlab.data import synthetic as syn
+from reidlab.data.cli import synth_main
 from reidlab.data.records import KEYPOINT_NAMES
 from reidlab.errors import ConfigError, DatasetError
 
@@ -310,11 +311,11 @@ def test_hard_negative_groups_share_upper_garment(tiny, big_plan):
 
 def test_cli_small_run_and_sheet(tmp_path, capsys):
     out = tmp_path / "cli"
-    assert syn.main(["--out", str(out), "--small", "--ids", "4", "--cameras", "2", "--seed", "1"]) == 0
+    assert synth_main(["--out", str(out), "--small", "--ids", "4", "--cameras", "2", "--seed", "1"]) == 0
     line = capsys.readouterr().out
     assert "4+4 ids, 2 cameras" in line and str(out) in line
     assert syn.load_info(out)["config"]["num_train_ids"] == 4
-    assert syn.main(["--out", str(out), "--small", "--ids", "4", "--cameras", "2", "--seed", "2"]) == 0  # overwrites
+    assert synth_main(["--out", str(out), "--small", "--ids", "4", "--cameras", "2", "--seed", "2"]) == 0  # overwrites
     assert syn.load_info(out)["seed"] == 2
     fig = syn.sample_sheet(out, n_ids=3)
     assert len(fig.axes) == 3 * 2

@@ -464,9 +464,9 @@ def _versions() -> dict:
     import numpy
     import PIL
 
-    import reidlab
+    from reidlab._version import __version__
 
-    out = {"reidlab": str(reidlab.__version__), "torch": str(torch.__version__), "numpy": str(numpy.__version__),
+    out = {"reidlab": str(__version__), "torch": str(torch.__version__), "numpy": str(numpy.__version__),
            "pillow": str(PIL.__version__), "python": platform.python_version()}
     try:
         import torchvision

@@ -34,7 +34,6 @@ The returned record (``init``, ``source``, ``file``, ``sha256``, ...) goes into 
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
 from pathlib import Path
@@ -44,43 +43,13 @@ import torch
 from torch import Tensor, nn
 
 from reidlab.errors import ConfigError
+from reidlab.presets import INIT_KEYWORDS, parse_init  # noqa: F401  (defined with the preset field; re-exported)
 
 __all__ = ["INIT_KEYWORDS", "check_init", "parse_init", "apply_init", "init_backbone", "lab_recipe_for", "init_stamp"]
 
 log = logging.getLogger("reidlab")
 
 PathLike = Union[str, os.PathLike]
-
-#: Keyword values of ``Preset.init`` (anything else must be a file path).
-INIT_KEYWORDS = ("scratch", "imagenet", "lab")
-_PATH_SUFFIXES = (".pt", ".pth", ".pkl", ".bin", ".tar")
-
-
-def parse_init(value: Any) -> tuple[str, Optional[Any]]:
-    """``(kind, argument)`` of an ``init`` value: ``("scratch", None)``, ``("imagenet", None)``,
-    ``("lab", seed)`` or ``("file", path)``; a one-line :class:`ConfigError` otherwise.
-
-    A file path must contain a path separator or end in ``.pt`` / ``.pth`` / ``.pkl`` /
-    ``.bin`` / ``.tar`` (so a misspelt keyword is an error, not a missing file)."""
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"init={value!r}: expected 'scratch', 'imagenet', 'lab', 'lab:<seed>' or a weights file path")
-    v = value.strip()
-    if v in ("scratch", "imagenet"):
-        return v, None
-    if v == "lab":
-        return "lab", 0
-    if v.startswith("lab:"):
-        seed = v[4:]
-        if not seed.isdigit():
-            raise ConfigError(f"init={value!r}: expected 'lab:<seed>' with an integer seed, e.g. 'lab:1'")
-        return "lab", int(seed)
-    if "/" in v or os.sep in v or v.lower().endswith(_PATH_SUFFIXES):
-        return "file", v
-    close = difflib.get_close_matches(v, list(INIT_KEYWORDS), n=1, cutoff=0.5)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise ConfigError(f"init={value!r} is neither 'scratch', 'imagenet', 'lab', 'lab:<seed>' nor a weights file "
-                      f"path (a path contains '/' or ends in .pt/.pth){hint}")
-
 
 def check_init(value: Any) -> None:
     """Validate an ``init`` value (see :func:`parse_init`)."""

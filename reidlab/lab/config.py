@@ -305,20 +305,12 @@ class NotebookConfig:
 
 
 def resolve_device(device: Optional[str] = "auto") -> str:
-    """A checked torch device string: ``"auto"`` / empty -> ``"cuda"`` if available else
-    ``"cpu"`` (:func:`reidlab.engine.extract.resolve_device`); ``"cuda"`` without CUDA and
-    strings torch cannot parse raise :class:`ConfigError`."""
-    import torch
+    """:func:`reidlab.device.resolve_device` as a string, for notebook parameters: ``"auto"`` /
+    empty -> ``"cuda"`` if available else ``"cpu"``; a device this machine does not have, or a
+    string that names no device, raises :class:`ConfigError`."""
+    from reidlab.device import resolve_device as torch_device
 
-    from reidlab.engine.extract import resolve_device as torch_device
-
-    try:
-        dev = torch_device(None if device in (None, "", "auto") else device)
-    except (RuntimeError, ValueError) as err:
-        raise ConfigError(f"device {device!r} is not a torch device; expected 'cpu', 'cuda', 'cuda:N' or 'auto'") from err
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} requested but CUDA is not available here; use -p device cpu")
-    return str(dev)
+    return str(torch_device(device))
 
 
 def seed_everything(seed: int) -> None:

@@ -22,7 +22,7 @@ PAPERS: tuple[str, ...] = ("pfn", "mgwp", "lgeu", "jlpose")
 def _environment():
     import jinja2
 
-    return jinja2.Environment(loader=jinja2.PackageLoader("reidlab.report", "templates"),
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
                               autoescape=jinja2.select_autoescape(["html", "j2"]),
                               undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                               trim_blocks=True, lstrip_blocks=True)

@@ -752,29 +752,30 @@ class AttentionState:
         return self._figures.get(self._key(), self._draw)
 
     def _draw(self) -> Figure:
-        from reidlab import viz
+        from reidlab.viz.attention import plot_lgeu_weights, plot_nonlocal_affinity, plot_tsa_maps
+        from reidlab.viz.gradcam import gradcam_identity, gradcam_parts, gradcam_similarity
 
         m = self.current
         x, kp = m(self.records[self.index])
         t = self.target
         if t == "identity":
-            return viz.gradcam_identity(m.model, x, target_class=self.identity_class, method=self.method, keypoints=kp)
+            return gradcam_identity(m.model, x, target_class=self.identity_class, method=self.method, keypoints=kp)
         if t == "similarity" and self.reference is None:
             raise ConfigError("the similarity target needs a reference image; choose one")
         xr, kr = (None, None) if self.reference is None else m(self.records[self.reference])
         if t == "similarity":
-            return viz.gradcam_similarity(m.model, x, xr, self.method, query_keypoints=kp, gallery_keypoints=kr,
+            return gradcam_similarity(m.model, x, xr, self.method, query_keypoints=kp, gallery_keypoints=kr,
                                           labels=(f"image {self.index}", f"reference {self.reference}"))
         if t == "parts":
             if self.part is None:
-                return viz.gradcam_parts(m.model, x, xr, self.part_method, keypoints=kp, other_keypoints=kr)
+                return gradcam_parts(m.model, x, xr, self.part_method, keypoints=kp, other_keypoints=kr)
             return self._one_part(x, kp, xr, kr)
         if t == "tsa":
-            return viz.plot_tsa_maps(m.model, x, keypoints=kp)
+            return plot_tsa_maps(m.model, x, keypoints=kp)
         if t == "nonlocal":
-            return viz.plot_nonlocal_affinity(m.model, x, self.position, keypoints=kp)
+            return plot_nonlocal_affinity(m.model, x, self.position, keypoints=kp)
         if t == "lgeu":
-            return viz.plot_lgeu_weights(m.model, x, keypoints=kp)
+            return plot_lgeu_weights(m.model, x, keypoints=kp)
         return self._pose(x, kp)
 
     def _one_part(self, x, kp, xr, kr) -> Figure:
@@ -1705,7 +1706,7 @@ def take_screenshots(out_dir: Union[str, "os.PathLike[str]"], profile: str = "sm
 
     import nbformat
 
-    from reidlab.viz import _browser as B
+    import reidlab.viz._browser as B
 
     why = B.chromium_missing_reason()
     if why:
