@@ -107,3 +107,4 @@ def test_few_seeds_note_says_two_seeds_decide_little():
     assert "decide little" in ablations.few_seeds_note(2)
     assert "nothing can be decided" in ablations.few_seeds_note(1)
     assert "3 seeds" in ablations.few_seeds_note(3)
+    assert ablations.few_seeds_note(2, markdown=False).startswith("Only 2 seeds per variant: they decide little.")

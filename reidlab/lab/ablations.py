@@ -513,8 +513,14 @@ def ablation_observations(df, study: Optional[str] = None, as_list: bool = False
     return "\n".join(f"- {ln}" for ln in lines)
 
 
-def few_seeds_note(n: int) -> str:
-    """A plain sentence on what ``n`` seeds per variant can decide (Markdown)."""
+def few_seeds_note(n: int, markdown: bool = True) -> str:
+    """A plain sentence on what ``n`` seeds per variant can decide (Markdown, or plain text
+    with ``markdown=False``)."""
+    text = _few_seeds_markdown(n)
+    return text if markdown else text.replace("**", "").replace("*", "").replace("`", "")
+
+
+def _few_seeds_markdown(n: int) -> str:
     if n >= 3:
         return (f"**{n} seeds per variant.** The verdicts use Welch's t-test at 5 %; with {n} seeds a difference "
                 "must be several seed standard deviations to be called.")
