@@ -160,8 +160,8 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
                        for h, w in ((128, 64), (192, 64), (192, 96))),
           paper="MGWP caption 'The results under different image sizes and different multi-scale global feature "
                 "modules on Market-1501'; its sizes were lost with the table: the lab uses the demo's 128x64 and "
-                "192x64 / 192x96 (the common 384x128 / 384x192 halved). The sizes are absolute: in the paper "
-                "profile pass your own with -p max_iters / a custom study"),
+                "192x64 / 192x96 (the common 384x128 / 384x192 halved). The sizes are absolute, so at the paper "
+                "scale (256x128 presets) they are smaller than the paper's own: add variants for a GPU study"),
     Study("lgeu", "LGEU: baseline / SE / LGEU", settings=("single-query",), variants=(
         Variant("baseline", "baseline"),
         Variant("SE", "se", scopes=DEMO),
