@@ -37,7 +37,8 @@ from reidlab.lab.verdicts import VERDICT_RULE, claim_test, claim_verdict, format
 __all__ = ["Variant", "Claim", "Study", "STUDIES", "VERDICT_RULE", "studies_table", "selected_studies",
            "study_variants", "ablation_seeds", "variant_iters", "effective_overrides", "ablation_plan", "run_study",
            "ablation_table", "summary_frame", "claims_frame", "claim_verdict", "welch_test", "ablation_observations",
-           "few_seeds_note", "num_seeds", "claims_table", "verdict_table", "write_ablation_csvs", "concat_ablations", "check_ablations"]
+           "few_seeds_note", "num_seeds", "claims_table", "verdict_table", "write_ablation_csvs", "concat_ablations",
+           "check_ablations"]
 
 log = logging.getLogger("reidlab")
 

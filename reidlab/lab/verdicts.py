@@ -32,7 +32,8 @@ import math
 from dataclasses import dataclass
 from typing import Optional, Sequence, Union
 
-__all__ = ["ALPHA", "Summary", "WelchTest", "summarize", "welch_test", "claim_verdict", "claim_test", "VERDICT_RULE"]
+__all__ = ["ALPHA", "Summary", "WelchTest", "summarize", "welch_test", "claim_verdict", "claim_test", "VERDICT_RULE",
+           "format_p"]
 
 #: Significance level of the two-sided test.
 ALPHA = 0.05
