@@ -64,7 +64,7 @@ max_iters = None         # training iterations of every variant (None: the profi
 # * `demo` (what `make demo` runs) fits its 20-minute budget with one study, LGEU (baseline /
 #   SE / LGEU), and **2 seeds -- which decide little**: expect *inconclusive* verdicts unless a
 #   difference is huge. The other studies print "not run".
-# * `ablations` (`make ablations`, about 70 minutes on 2 cores) runs every variant of every
+# * `ablations` (`make ablations`, about an hour on 2 cores) runs every variant of every
 #   study with 3 seeds, on the demo's warm-started recipes with shorter budgets; its report is
 #   `reports/ablations/index.html`, with CSVs next to it.
 # * `smoke` runs two or three variants per study with one seed, only to check that the code runs.

@@ -2,17 +2,18 @@
 
 Profiles (the one table is :data:`PROFILES`; :func:`resolve_profile` returns one entry):
 
-========  ==============================================================================
-smoke     tiny synthetic set (``data/synthreid-small``), a few iterations: for nbval / CI.
-demo      the embedded synthetic set (``data/synthreid``), CPU-sized presets, a few minutes
-          per model: what ``make demo`` runs (one 2-core machine, <= 20 minutes in all).
-full      as demo but the presets' full schedules and three seeds (mean +- std in the
-          ablations): a CPU night.
-ablations every paper's ablation table (06 only: ``make ablations``), three seeds, the demo's
-          warm-started CPU recipes on short budgets: about 70 minutes on 2 cores.
-paper     the papers' recipes (ResNet50, paper input sizes and schedules), three seeds,
-          for a GPU and a real benchmark (``--dataset market1501 --data /path``).
-========  ==============================================================================
+=========  ==============================================================================
+smoke      tiny synthetic set (``data/synthreid-small``), a few iterations: for nbval / CI.
+demo       the embedded synthetic set (``data/synthreid``), CPU-sized presets, a few minutes
+           per model: what ``make demo`` runs (one 2-core machine, <= 20 minutes in all).
+full       as demo but the presets' full schedules and three seeds (mean +- std in the
+           ablations): a CPU night.
+ablations  every paper's ablation table (06 only: ``make ablations``), three seeds, the demo's
+           warm-started CPU recipes on short budgets: about 60-66 minutes on 2 cores (the
+           estimate is written above :data:`ABLATION_ITERS`).
+paper      the papers' recipes (ResNet50, paper input sizes and schedules), three seeds,
+           for a GPU and a real benchmark (``--dataset market1501 --data /path``).
+=========  ==============================================================================
 
 Paths given to the notebooks (``data_root``, ``output_dir``) may be relative: they are
 resolved against the project root (the folder holding ``pyproject.toml`` and ``reidlab/``),
@@ -105,28 +106,34 @@ class Profile:
 #: Training iterations per model of the ``ablations`` profile (``make ablations``: notebook 06
 #: alone, every study, 3 seeds, the cpu-demo presets = the demo's warm-started recipes).
 #:
-#: Time estimate (runs x iterations / speed, + evaluation), from the quiet-machine speeds of
-#: /work/wt/MEASUREMENTS-warm.md (warm-started cpu-demo recipes, 128x64, 2 cores; preliminary):
-#: seconds per iteration pfn 0.34 (P16xK4, MobileNetV2 fp32: 144 it in 49 s), mgwp 0.43 (P8xK4,
-#: MobileNetV2 bf16: 148 it in 63 s), lgeu / se / baseline 0.10 (batch 32, MobileNetV2 fp32: 285 it
-#: in 27-28 s), jlpose 0.58 with the local branches (144 it in 84 s) and ~0.45 global only; plus
-#: ~12-15 s of evaluation (feature extraction of 3,852 images, ranking) per run.
+#: Time estimate = sum over runs of (iterations x seconds per iteration x 1.15) + evaluation.
+#: Seconds per iteration and extraction speeds were measured on 2 cores (PRELIMINARY: machine
+#: shared, load 1.2-1.5, under the heavy-job lock; random data, 2 warm-up + 4 timed Adam steps,
+#: /tmp/ablate/bench.py): MobileNetV2 backbones -- pfn 0.302 s/it (P16xK4, fp32), lgeu / se /
+#: baseline 0.098 (batch 32, fp32), mgwp (P8xK4, bf16) 0.366 at 128x64, 0.549 at 192x64, 0.732 at
+#: 192x96, without MSG 0.197 / 0.274 / 0.397; jlpose (Inception w0.5, bf16, 64) 0.216 global only,
+#: 0.589 with the local branches. The factor 1.15 is the trainer's data pipeline (the trainer ran
+#: ~0.43 s/it where this bench gives 0.37 for MGWP, /work/wt/MEASUREMENTS-warm.md). Evaluation per
+#: run = 3,852 images / extraction speed (pfn twice: flip TTA) + ~5 s (load, ranking, ST).
 #:
 #: ====================  =====  ==========================================================  =======
-#: study                 runs   distinct trainings x seeds x iterations x s/it (+ eval)       seconds
+#: study                 runs   distinct trainings x seeds x iterations                      seconds
 #: ====================  =====  ==========================================================  =======
-#: pfn                   9      3 x 3 x 100 x 0.34 + 9 x 15                                  441
-#: mgwp, -branches,      45     15 configs (w/o MSG shared by three studies, 128x64 = the     2345
-#: -size                        full model): 11 at 128x64 + 2 at 192x64 (1.5x pixels) +
-#:                              2 at 192x96 (2.25x) = 18.5 units; 18.5 x 3 x 70 x 0.43
-#:                              + 45 x 15
-#: lgeu                  9      3 x 3 x 190 x 0.10 + 9 x 12                                  279
-#: jlpose (Table IV)     18     3 x (2 x 80 x 0.58 + 4 x 80 x 0.45) + 18 x 12                927
-#: total                 81                                                                  3992 (67 min)
+#: pfn                   9      3 x 3 x 100 it (train 313 s + evaluation 120 s)               432
+#: mgwp, -branches,      45     15 configurations x 3 x 70 it: 10 with MSG at 128x64, w/o     2122
+#: -size                        MSG at 128x64 (shared by three studies), 192x64 and 192x96
+#:                              each with and without MSG; 128x64 with MSG = the full model
+#:                              (train 1403 s + evaluation 719 s)
+#: lgeu                  9      3 x 3 x 190 it (train 193 s + evaluation 72 s)                265
+#: jlpose (Table IV)     18     6 x 3 x 80 it: 4 global only, 2 with the local branches       743
+#:                              (train 564 s + evaluation 179 s)
+#: total                 81                                                                  3562
 #: ====================  =====  ==========================================================  =======
 #:
-#: plus, once, the lab pretraining of jlpose's Inception backbone when it is not cached yet
-#: (2-6 min) and the dataset (generated by ``make data``). About 67-73 minutes in all.
+#: In all: training 2,473 s + evaluation 1,090 s = 3,562 s, about 59 minutes; plus, once, the
+#: lab pretraining of jlpose's Inception backbone when it is not cached (2-6.5 min; ``make demo``
+#: caches it) and the notebook's start (~1 min): 60-66 minutes, within 75 with some margin for
+#: a machine that is not quiet.
 ABLATION_ITERS: dict[str, int] = {"pfn": 100, "mgwp": 70, "lgeu": 190, "se": 190, "baseline": 190, "jlpose": 80}
 
 #: Every profile, by name: THE table.
@@ -150,7 +157,7 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
     ),
     Profile(
         name="ablations", description="every paper's ablation table, 3 seeds, warm-started CPU recipes: make ablations "
-                                      "(~70 min on 2 cores)",
+                                      "(~60-66 min on 2 cores)",
         dataset="synthreid", data_root="data/synthreid", preset_scale="cpu-demo",
         max_iters_by_model=dict(ABLATION_ITERS), ablation_num_seeds=3, ablation_scope="full",
         ablation_studies=("pfn", "mgwp", "mgwp-branches", "mgwp-size", "lgeu", "jlpose"),
