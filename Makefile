@@ -9,13 +9,14 @@ PIP := $(PY) -m pip install --progress-bar off -q
 # Running as root (containers, CI) JupyterLab needs --allow-root.
 LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: venv test lint test-browser demo report lab data bench clean help
+.PHONY: venv test lint test-browser demo ablations report lab data bench clean help
 
 help:
 	@echo "make demo   set up .venv, generate the embedded dataset (+ jlpose lab pretraining), run the main job"
 	@echo "make test   set up .venv, lint (ruff), run every test (unit, integration, notebooks)"
 	@echo "make venv   build the environment only;  make lab: open JupyterLab"
 	@echo "make test-browser   the explorers in headless Chromium (apt-get install chromium)"
+	@echo "make ablations   every paper's ablation table, 3 seeds, verdicts (~60-66 min on 2 cores)"
 
 venv: $(STAMP)
 
@@ -60,6 +61,14 @@ test-browser: venv
 # and write reports/ (executed notebooks, HTML, index.html with every model's results).
 demo: venv data
 	$(VENV)/bin/reidlab report --profile demo $(if $(filter command line,$(origin DATA)),--data $(DATA))
+
+# Every paper's ablation table (notebook 06 alone, profile "ablations": every study, 3 seeds,
+# the demo's warm-started CPU recipes with short budgets; ~60-66 minutes on 2 cores, estimate in
+# reidlab/lab/config.py). Writes reports/ablations/index.html (mean +- std, verdicts by Welch's
+# t-test at 5 %) and the CSVs in reports/ablations/results/ (ablation-<study>.csv per seed,
+# ablation-summary.csv, ablation-verdicts.csv). Runs are kept in runs/ablations/ and reused.
+ablations: venv data
+	$(VENV)/bin/reidlab report --profile ablations --notebooks 06 $(if $(filter command line,$(origin DATA)),--data $(DATA))
 
 # The same report in any profile, e.g. on a GPU box with a real benchmark:
 #   make report PROFILE=paper DATASET=market1501 DATA=/path/to/Market-1501

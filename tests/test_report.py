@@ -124,3 +124,29 @@ def test_reidlab_report_is_the_package_cli():
     module, func, _ = COMMANDS["report"]
     assert (module, func) == ("reidlab.report.cli", "main")
     assert report.main is __import__(module, fromlist=[func]).main
+
+
+def test_index_shows_the_ablation_verdicts_rule_seed_note_and_csvs(tmp_path):
+    import pandas as pd
+
+    from reidlab.lab import ablations
+
+    rows = [{"group": "ablation:lgeu", "study": "lgeu", "variant": v, "seed": i, "setting": "single-query",
+             **{m: r for m in lab.METRICS}}
+            for v, vals in (("baseline", [0.25, 0.26, 0.27]), ("SE", [0.29, 0.31, 0.30]), ("LGEU", [0.30, 0.32, 0.34]))
+            for i, r in enumerate(vals)]
+    df = pd.DataFrame(rows)
+    res = tmp_path / "results"
+    cfg = lab.configure("06_ablations", profile="smoke", output_dir=str(res))
+    ablations.write_ablation_csvs(df, res)
+    lab.save_results(cfg, df, extra={
+        "verdict_table": ablations.verdict_table(df).reset_index().to_dict("records"),
+        "verdict_rule": ablations.VERDICT_RULE, "seeds_note": ablations.few_seeds_note(2, markdown=False)})
+    html_text = report.build_index(tmp_path, [], profile="ablations").read_text()
+    part = html_text.split("Verdicts on the papers' claims")[1]
+    row = re.search(r"<td>LGEU &gt; baseline</td>(.*?)</tr>", part, re.S).group(1)
+    cells = re.findall(r"<td>([^<]*)</td>", row)
+    assert cells[:5] == ["32.0 ± 2.0", "26.0 ± 1.0", "+6.0", "p = 0.020", "holds"]
+    assert "Welch" in part and "Only 2 seeds per variant: they decide little" in html_text
+    assert '<a href="results/ablation-verdicts.csv">ablation-verdicts.csv</a>' in html_text
+    assert '<a href="results/ablation-lgeu.csv">' in html_text

@@ -554,3 +554,16 @@ def test_mgwp_and_lgeu_attention_figures(real):
     assert r.source == "part_weights" and len(r.labels) == 4
     v = models["lgeu"].explain(x[None])["part_weights"][0]
     np.testing.assert_allclose(r.scores, v.mean(dim=1).numpy(), rtol=1e-5)
+
+
+def test_tsa_maps_are_labelled_with_the_paper_branch_numbers():
+    """An MGWP without branch 1 ("w/o branch 1" of the C-P2 ablation) labels its three maps
+    2, 3, 4 -- the paper's numbers -- not 1, 2, 3."""
+    from reidlab.models import create_model
+
+    torch.manual_seed(0)
+    m = create_model("mgwp", 10, backbone="resnet18", backbone_width=0.25, ms_branches=[2, 3, 4]).eval()
+    x = torch.randn(3, 128, 64, generator=torch.Generator().manual_seed(2))
+    fig = viz.plot_tsa_maps(m, x)
+    assert_nontrivial(fig, panels=1 + 3 + 1)
+    assert [ax.get_title().split("\n")[0] for ax in fig.axes[1:4]] == ["branch 2", "branch 3", "branch 4"]

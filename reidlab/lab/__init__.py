@@ -14,7 +14,8 @@ the rest::
 Modules: :mod:`~reidlab.lab.config` (profiles, paths, :class:`NotebookConfig`),
 :mod:`~reidlab.lab.session` (dataset, runs, evaluation), :mod:`~reidlab.lab.describe`
 (tables about a dataset, model or run), :mod:`~reidlab.lab.results` (results files, tables,
-checks), :mod:`~reidlab.lab.ablations` (studies as data, runner, verdicts).
+checks), :mod:`~reidlab.lab.ablations` (studies as data, runner, tables, CSVs),
+:mod:`~reidlab.lab.verdicts` (the verdict rule: Welch's t-test over seeds).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ _EXPORTS: dict[str, str] = {
                      "run_folder", "setup", "show_messages", "st_query_rows"), "reidlab.lab.session"),
     "model_input": "reidlab.viz.data",
 }
-_SUBMODULES = ("ablations", "config", "describe", "results", "session")
+_SUBMODULES = ("ablations", "config", "describe", "results", "session", "verdicts")
 
 __all__ = sorted(_EXPORTS) + list(_SUBMODULES)
 

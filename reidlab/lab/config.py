@@ -2,15 +2,18 @@
 
 Profiles (the one table is :data:`PROFILES`; :func:`resolve_profile` returns one entry):
 
-========  ==============================================================================
-smoke     tiny synthetic set (``data/synthreid-small``), a few iterations: for nbval / CI.
-demo      the embedded synthetic set (``data/synthreid``), CPU-sized presets, a few minutes
-          per model: what ``make demo`` runs (one 2-core machine, <= 20 minutes in all).
-full      as demo but the presets' full schedules and three seeds (mean +- std in the
-          ablations): a CPU night.
-paper     the papers' recipes (ResNet50, paper input sizes and schedules), three seeds,
-          for a GPU and a real benchmark (``--dataset market1501 --data /path``).
-========  ==============================================================================
+=========  ==============================================================================
+smoke      tiny synthetic set (``data/synthreid-small``), a few iterations: for nbval / CI.
+demo       the embedded synthetic set (``data/synthreid``), CPU-sized presets, a few minutes
+           per model: what ``make demo`` runs (one 2-core machine, <= 20 minutes in all).
+full       as demo but the presets' full schedules and three seeds (mean +- std in the
+           ablations): a CPU night.
+ablations  every paper's ablation table (06 only: ``make ablations``), three seeds, the demo's
+           warm-started CPU recipes on short budgets: about 60-66 minutes on 2 cores (the
+           estimate is written above :data:`ABLATION_ITERS`).
+paper      the papers' recipes (ResNet50, paper input sizes and schedules), three seeds,
+           for a GPU and a real benchmark (``--dataset market1501 --data /path``).
+=========  ==============================================================================
 
 Paths given to the notebooks (``data_root``, ``output_dir``) may be relative: they are
 resolved against the project root (the folder holding ``pyproject.toml`` and ``reidlab/``),
@@ -33,7 +36,7 @@ from reidlab.errors import ConfigError
 PathLike = Union[str, os.PathLike]
 
 __all__ = [
-    "Profile", "PROFILES", "DATASET_READERS", "PRESET_SCALES", "resolve_profile", "NotebookConfig", "configure",
+    "Profile", "PROFILES", "ABLATION_ITERS", "DATASET_READERS", "PRESET_SCALES", "resolve_profile", "NotebookConfig", "configure",
     "project_root", "resolve_path", "short_path", "report_dir", "run_root", "resolve_device", "seed_everything",
     "profile_table",
 ]
@@ -79,7 +82,7 @@ class Profile:
     ablation_iters: Optional[int] = None
     ablation_num_seeds: int = 1
     ablation_scope: str = "full"
-    ablation_studies: tuple[str, ...] = ("pfn", "mgwp", "lgeu", "jlpose")
+    ablation_studies: tuple[str, ...] = ("pfn", "mgwp", "mgwp-branches", "mgwp-size", "lgeu", "jlpose")
     train_overrides: dict[str, Any] = field(default_factory=dict)
     seeds: tuple[int, ...] = (0,)
     device: str = "auto"
@@ -101,6 +104,39 @@ class Profile:
 # with its learning-rate drop; a test checks they agree. The presets start warm (ImageNet
 # MobileNetV2, jlpose lab-pretrained; see reidlab.presets). Quiet 2-core training times: pfn ~60 s,
 # mgwp ~95 s, lgeu / se / baseline ~40 s, jlpose ~90 s; the ablations reuse these budgets.
+#: Training iterations per model of the ``ablations`` profile (``make ablations``: notebook 06
+#: alone, every study, 3 seeds, the cpu-demo presets = the demo's warm-started recipes).
+#:
+#: Time estimate = sum over runs of (iterations x seconds per iteration x 1.15) + evaluation.
+#: Seconds per iteration and extraction speeds were measured on 2 cores (PRELIMINARY: machine
+#: shared, load 1.2-1.5, under the heavy-job lock; random data, 2 warm-up + 4 timed Adam steps,
+#: /tmp/ablate/bench.py): MobileNetV2 backbones -- pfn 0.302 s/it (P16xK4, fp32), lgeu / se /
+#: baseline 0.098 (batch 32, fp32), mgwp (P8xK4, bf16) 0.366 at 128x64, 0.549 at 192x64, 0.732 at
+#: 192x96, without MSG 0.197 / 0.274 / 0.397; jlpose (Inception w0.5, bf16, 64) 0.216 global only,
+#: 0.589 with the local branches. The factor 1.15 is the trainer's data pipeline (the trainer ran
+#: ~0.43 s/it where this bench gives 0.37 for MGWP, /work/wt/MEASUREMENTS-warm.md). Evaluation per
+#: run = 3,852 images / extraction speed (pfn twice: flip TTA) + ~5 s (load, ranking, ST).
+#:
+#: ====================  =====  ==========================================================  =======
+#: study                 runs   distinct trainings x seeds x iterations                      seconds
+#: ====================  =====  ==========================================================  =======
+#: pfn                   9      3 x 3 x 100 it (train 313 s + evaluation 120 s)               432
+#: mgwp, -branches,      45     15 configurations x 3 x 70 it: 10 with MSG at 128x64, w/o     2122
+#: -size                        MSG at 128x64 (shared by three studies), 192x64 and 192x96
+#:                              each with and without MSG; 128x64 with MSG = the full model
+#:                              (train 1403 s + evaluation 719 s)
+#: lgeu                  9      3 x 3 x 190 it (train 193 s + evaluation 72 s)                265
+#: jlpose (Table IV)     18     6 x 3 x 80 it: 4 global only, 2 with the local branches       743
+#:                              (train 564 s + evaluation 179 s)
+#: total                 81                                                                  3562
+#: ====================  =====  ==========================================================  =======
+#:
+#: In all: training 2,473 s + evaluation 1,090 s = 3,562 s, about 59 minutes; plus, once, the
+#: lab pretraining of jlpose's Inception backbone when it is not cached (2-6.5 min; ``make demo``
+#: caches it) and the notebook's start (~1 min): 60-66 minutes, within 75 with some margin for
+#: a machine that is not quiet.
+ABLATION_ITERS: dict[str, int] = {"pfn": 100, "mgwp": 70, "lgeu": 190, "se": 190, "baseline": 190, "jlpose": 80}
+
 #: Every profile, by name: THE table.
 PROFILES: dict[str, Profile] = {p.name: p for p in (
     Profile(
@@ -115,12 +151,20 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
         dataset="synthreid", data_root="data/synthreid", preset_scale="cpu-demo", max_iters=None,
         max_iters_by_model={"pfn": 200, "bot": 200, "mgwp": 243, "lgeu": 380, "se": 380, "baseline": 380,
                             "pcb": 188, "jlpose": 160},
-        ablation_scope="demo", ablation_studies=("lgeu",), device="cpu", topk=8, max_queries=8,
+        ablation_scope="demo", ablation_studies=("lgeu",), ablation_num_seeds=2, device="cpu", topk=8, max_queries=8,
     ),
     Profile(
         name="full", description="embedded synthetic set, CPU presets' full schedules, 3 seeds (mean +- std)",
         dataset="synthreid", data_root="data/synthreid", preset_scale="cpu-demo",
         ablation_num_seeds=3, seeds=(0, 1, 2),
+    ),
+    Profile(
+        name="ablations", description="every paper's ablation table, 3 seeds, warm-started CPU recipes: make ablations "
+                                      "(~60-66 min on 2 cores)",
+        dataset="synthreid", data_root="data/synthreid", preset_scale="cpu-demo",
+        max_iters_by_model=dict(ABLATION_ITERS), ablation_num_seeds=3, ablation_scope="full",
+        ablation_studies=("pfn", "mgwp", "mgwp-branches", "mgwp-size", "lgeu", "jlpose"),
+        seeds=(0, 1, 2), device="cpu", topk=8, max_queries=8,
     ),
     Profile(
         name="paper", description="the papers' recipes (ResNet50, paper schedules) on a real benchmark; for a GPU",

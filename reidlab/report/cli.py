@@ -36,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
                     "executed notebooks, HTML and index.html (results of every model with and "
                     "without re-ranking / spatial-temporal scoring).")
     ap.add_argument("--profile", default=os.environ.get("REIDLAB_PROFILE", "demo"), choices=list(PROFILES),
-                    help="smoke | demo | full | paper (default: demo)")
+                    help="smoke | demo | full | ablations | paper (default: demo)")
     ap.add_argument("--dataset", default="", help="dataset name (default: the profile's, e.g. synthreid)")
     ap.add_argument("--data", default="", help="dataset folder (needed for real datasets)")
     ap.add_argument("--device", default="", help="auto | cpu | cuda[:N] (default: the profile's)")

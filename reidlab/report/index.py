@@ -59,14 +59,34 @@ def render_index(folder: Path, status: Sequence[Mapping[str, Any]], payloads: Se
     # notes about the main results (e.g. lab.st_rerank_note), Markdown bold kept, the rest escaped
     notes = [Markup(re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", str(Markup.escape(n))))
              for pl in payloads for n in ((pl.get("extra") or {}).get("notes") or [])]
+    verdicts = _verdicts(payloads)
+    csvs = sorted(p.name for p in Path(results_folder).glob("ablation-*.csv")) if Path(results_folder).is_dir() else []
+    try:
+        csv_prefix = Path(results_folder).resolve().relative_to(folder.resolve()).as_posix() + "/"
+    except ValueError:
+        csv_prefix = Path(results_folder).resolve().as_uri() + "/"
     return _environment().get_template("index.html.j2").render(
         title=title, profile=profile, built=_dt.datetime.now().strftime("%Y-%m-%d %H:%M"), minutes=total / 60,
         notebooks=notebooks, settings=list(SETTING_NAMES.items()),
         main_table=_html_table(percent(main)) if not main.empty else "", results_folder=short_path(results_folder),
         ablations=[(g, _html_table(t, index=False)) for g, t in ablation_tables(payloads).items()],
-        observations=observations, notes=notes,
+        observations=observations, notes=notes, verdicts=verdicts, csvs=csvs, csv_prefix=csv_prefix,
         papers=[(p, _html_table(paper_results.headline(p).drop(columns=["dataset"]))) for p in PAPERS],
     )
+
+
+def _verdicts(payloads: Sequence[Mapping[str, Any]]) -> Optional[dict[str, Any]]:
+    """The ablation verdicts stored by 06 (``extra``: ``verdict_table`` rows, ``verdict_rule``,
+    ``n_seeds``, ``seeds_note``) as ``{"table", "rule", "note"}``; None when there are none."""
+    import pandas as pd
+
+    for pl in payloads:
+        extra = pl.get("extra") or {}
+        rows = extra.get("verdict_table")
+        if rows:
+            return {"table": _html_table(pd.DataFrame(rows), index=False), "rule": str(extra.get("verdict_rule", "")),
+                    "note": str(extra.get("seeds_note", ""))}
+    return None
 
 
 def build_index(report_folder: PathLike, status: Optional[Sequence[Mapping[str, Any]]] = None,

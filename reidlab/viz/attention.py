@@ -66,18 +66,23 @@ def plot_tsa_maps(model: nn.Module, image: Tensor, *, keypoints: Any = None, alp
     (0, 1): the factor each position of the branch's feature map is multiplied by) is
     upsampled bilinearly to the image. Colours use the absolute scale 0..1 (not min-max),
     so a uniform map near 0.5 means the attention barely discriminates. Panels: image,
-    ``n`` maps and a colour bar (``n + 2`` axes).
+    ``n`` maps and a colour bar (``n + 2`` axes). Each map is labelled with the paper's
+    number of its branch (``model.multi_scale.branch_ids``: a model built with
+    ``ms_branches=[2, 3, 4]`` shows branches 2, 3 and 4, not 1, 2 and 3).
     """
     maps = _explain(model, image, keypoints, "tsa_maps", "plot_tsa_maps")["tsa_maps"][0].float().cpu().numpy()
     img = to_display(image)
     n = maps.shape[0]
+    ids = tuple(getattr(getattr(model, "multi_scale", None), "branch_ids", None) or range(1, n + 1))
+    if len(ids) != n:
+        ids = tuple(range(1, n + 1))
     fig = new_figure(1.25 * (n + 1) + 0.8, 3.4)
     axes = fig.subplots(1, n + 1)
     show_image(axes[0], img, "image")
     for i in range(n):
         m = maps[i]
         show_image(axes[i + 1], overlay(img, resize_map(m, img.shape[:2]), alpha),
-                   f"branch {i + 1}\n{m.min():.2f}..{m.max():.2f}", fontsize=7)
+                   f"branch {ids[i]}\n{m.min():.2f}..{m.max():.2f}", fontsize=7)
     fig.colorbar(ScalarMappable(Normalize(0, 1), "jet"), ax=list(axes[1:]), shrink=0.8, label="attention")
     fig.suptitle("MGWP tiny spatial attention per branch", fontsize=9)
     return fig
