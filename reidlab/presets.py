@@ -586,7 +586,8 @@ _DEMO_WARM: dict[str, tuple[dict[str, Any], str]] = {
                   epochs=3, milestones=(2,), eval_every=3),
              "Adam 1e-3 instead of the paper's SGD 0.05 (nesterov): on a warm start that SGD recipe "
              "collapses the embedding within the demo's ~240 iterations (rank-1 on ImageNet MobileNetV2 after 222 "
-             "iterations: 1.7 % with one rate, 33.5 % with the paper's backbone x0.1; Adam 1e-3: 65.2 %). bf16 autocast kept: MGWP's non-local and "
+             "iterations: 1.7 % with one rate, 33.5 % with the paper's backbone x0.1; Adam 1e-3: 65.2 %). "
+             "bf16 autocast kept: MGWP's non-local and "
              "multi-scale layers run faster in bf16 (86 vs 63 img/s), unlike the depthwise MobileNetV2 "
              "models. 3 epochs (243 iterations): MGWP is the slowest model (P=8)."),
     "lgeu": (dict(backbone_lr_mult=0.1),
