@@ -21,7 +21,7 @@ MAX_FUNCTION_LINES = 80
 #: when the module shrinks the test fails, so that the entry is deleted with it.
 LARGE_MODULES: dict[str, str] = {
     "reidlab/presets.py": ("the preset catalogue (issue 11 recipes and issue 12 warm starts landed this round); "
-                          "split into presets/ (core, catalogue) next"),,
+                          "split into presets/ (core, catalogue) next"),
 }
 
 
