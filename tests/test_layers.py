@@ -57,6 +57,9 @@ FORBIDDEN: list[tuple[str, str, tuple[str, ...]]] = [
 #: Known violations that other work is removing. Each entry must still exist: when the edge
 #: is gone the test fails, so that the entry is deleted with it.
 ALLOWED: dict[tuple[str, str], str] = {
+    ("reidlab.viz.examples", "reidlab.report.examples"):
+        "`python -m reidlab.viz.examples` (the name issue 12 gives the README figure script) forwards, "
+        "when run, to reidlab.report.examples, which needs reidlab.lab; importing viz.examples imports nothing",
 }
 
 
