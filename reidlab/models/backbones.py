@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from reidlab.errors import ConfigError
+from reidlab.models.stages import StagedBackbone
 
 Pretrained = Union[bool, str, os.PathLike, None]
 
@@ -59,7 +60,7 @@ def _scaled(channels: int, width: float) -> int:
     return max(4, int(round(channels * width)))
 
 
-class ResNetBackbone(nn.Module):
+class ResNetBackbone(StagedBackbone):
     """A torchvision-layout ResNet without its classifier.
 
     Args:
@@ -120,24 +121,6 @@ class ResNetBackbone(nn.Module):
 
     def stem(self, x: Tensor) -> Tensor:
         return self.maxpool(self.relu(self.bn1(self.conv1(x))))
-
-    def forward_stages(self, x: Tensor, upto: str = "layer4") -> dict[str, Tensor]:
-        """Run the network and return ``{"layer1": ..., ..., upto: ...}`` feature maps
-        (after the ``extra`` module of each stage, if any)."""
-        feats: dict[str, Tensor] = {}
-        x = self.stem(x)
-        for name in ("layer1", "layer2", "layer3", "layer4"):
-            x = getattr(self, name)(x)
-            if name in self.extra:
-                x = self.extra[name](x)
-            feats[name] = x
-            if name == upto:
-                break
-        return feats
-
-    def forward(self, x: Tensor) -> Tensor:
-        """The layer4 feature map ``[B, out_channels['layer4'], H/16 or H/32, ...]``."""
-        return self.forward_stages(x)["layer4"]
 
 
 # --------------------------------------------------------------------------- weights

