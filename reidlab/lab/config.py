@@ -134,7 +134,8 @@ class Profile:
 #: In all: training 2,473 s + evaluation 1,090 s = 3,562 s, about 59 minutes; plus, once, the
 #: lab pretraining of jlpose's Inception backbone when it is not cached (2-6.5 min; ``make demo``
 #: caches it) and the notebook's start (~1 min): 60-66 minutes, within 75 with some margin for
-#: a machine that is not quiet.
+#: a machine that is not quiet. Measured 2026-12-03 (fresh clone, quiet): notebook 06 63.6 min,
+#: ``make ablations`` 66.5 min wall including the dataset and the jlpose pretraining.
 ABLATION_ITERS: dict[str, int] = {"pfn": 100, "mgwp": 70, "lgeu": 190, "se": 190, "baseline": 190, "jlpose": 80}
 
 #: Every profile, by name: THE table.
@@ -160,7 +161,7 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
     ),
     Profile(
         name="ablations", description="every paper's ablation table, 3 seeds, warm-started CPU recipes: make ablations "
-                                      "(~60-66 min on 2 cores)",
+                                      "(~66 min on 2 cores)",
         dataset="synthreid", data_root="data/synthreid", preset_scale="cpu-demo",
         max_iters_by_model=dict(ABLATION_ITERS), ablation_num_seeds=3, ablation_scope="full",
         ablation_studies=("pfn", "mgwp", "mgwp-branches", "mgwp-size", "lgeu", "jlpose"),
