@@ -37,8 +37,9 @@ _EXPORTS: dict[str, str] = {
                      "save_results", "st_rerank_note"),
                     "reidlab.lab.results"),
     **dict.fromkeys(("best_gallery", "ensure_dataset", "ensure_run", "evaluation", "most_changed_query",
-                     "run_folder", "setup", "show_messages", "st_query_rows"), "reidlab.lab.session"),
+                     "run_folder", "setup", "show_messages"), "reidlab.lab.session"),
     "model_input": "reidlab.viz.data",
+    "st_query_rows": "reidlab.viz.spatiotemporal",
 }
 _SUBMODULES = ("ablations", "config", "describe", "results", "session", "verdicts")
 

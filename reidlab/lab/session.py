@@ -26,7 +26,7 @@ from reidlab.fileio import atomic_write_text
 from reidlab.lab.config import NotebookConfig, PathLike, configure, resolve_path, short_path
 
 __all__ = ["setup", "show_messages", "ensure_dataset", "synth_complete", "ensure_run", "run_folder", "RUN_STAMP",
-           "evaluation", "best_gallery", "most_changed_query", "st_query_rows"]
+           "evaluation", "best_gallery", "most_changed_query"]
 
 log = logging.getLogger("reidlab")
 
@@ -250,24 +250,3 @@ def most_changed_query(ev, settings) -> int:
     valid = ~np.isnan(aps).any(axis=0)
     spread = np.where(valid, np.nan_to_num(aps.max(axis=0) - aps.min(axis=0)), -1.0)
     return int(np.argmax(spread))
-
-
-def st_query_rows(ev, q_index: int) -> dict:
-    """For one query of ``ev`` (an :class:`reidlab.eval.Evaluation` with an ``st_model``),
-    the inputs of :func:`reidlab.viz.plot_st_joint`: ``similarity_row`` (cosine similarity
-    to every gallery image), ``p_st_row`` (spatial-temporal probability), ``gallery_pids``,
-    ``query_pid`` and ``valid`` (the junk rule's kept items)."""
-    import numpy as np
-
-    from reidlab.eval import pairwise_distance, valid_gallery_mask
-
-    if ev.st_model is None:
-        raise ConfigError("this Evaluation has no spatial-temporal model; build it with st_model=... "
-                          "(lab.evaluation fits one on the training split when the dataset has frames)")
-    q, g = ev.query[q_index], ev.gallery
-    sim = 1.0 - pairwise_distance(ev.query_features[q_index:q_index + 1], ev.gallery_features, metric="cosine")
-    p = ev.st_model.probability([q.camid], [q.frame], [r.camid for r in g], [r.frame for r in g])
-    qp, qc, gp, gc = ev.labels()
-    return {"similarity_row": np.asarray(sim.cpu(), dtype=np.float64)[0],
-            "p_st_row": np.asarray(p.cpu(), dtype=np.float64)[0], "gallery_pids": gp, "query_pid": int(qp[q_index]),
-            "valid": np.asarray(valid_gallery_mask(qp[q_index], qc[q_index], gp, gc), dtype=bool)}

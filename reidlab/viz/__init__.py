@@ -59,6 +59,7 @@ from reidlab.viz.spatiotemporal import (
     plot_st_joint,
     plot_st_matrix,
     st_arrays,
+    st_query_rows,
     typical_transit,
 )
 
@@ -70,7 +71,7 @@ __all__ = [
     "plot_cmc", "plot_training_curves", "load_metrics",
     "plot_tsa_maps", "plot_nonlocal_affinity", "plot_lgeu_weights", "plot_stripe_contribution",
     "stripe_contributions", "plot_pose_boxes",
-    "STArrays", "st_arrays", "plot_st_histograms", "plot_st_matrix", "plot_st_joint", "typical_transit",
+    "STArrays", "st_arrays", "plot_st_histograms", "plot_st_matrix", "plot_st_joint", "st_query_rows", "typical_transit",
     "sample_sheet", "images_per_identity", "camera_timeline", "keypoint_grid", "pose_boxes", "augmentation_preview",
     "spread", "model_input", "explore_retrieval", "explore_attention", "explore_st",
 ]

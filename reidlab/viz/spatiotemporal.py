@@ -306,3 +306,22 @@ def plot_st_joint(similarity_row: Any, p_st_row: Any, score_row: Any = None, *,
                  fontsize=7)
     fig.suptitle(title or "visual x spatial-temporal = joint score", fontsize=9)
     return fig
+
+
+def st_query_rows(ev, q_index: int) -> dict:
+    """For one query of ``ev`` (an :class:`reidlab.eval.Evaluation` with an ``st_model``),
+    the inputs of :func:`reidlab.viz.plot_st_joint`: ``similarity_row`` (cosine similarity
+    to every gallery image), ``p_st_row`` (spatial-temporal probability), ``gallery_pids``,
+    ``query_pid`` and ``valid`` (the junk rule's kept items)."""
+    from reidlab.eval import pairwise_distance, valid_gallery_mask
+
+    if ev.st_model is None:
+        raise ConfigError("this Evaluation has no spatial-temporal model; build it with st_model=... "
+                          "(lab.evaluation fits one on the training split when the dataset has frames)")
+    q, g = ev.query[q_index], ev.gallery
+    sim = 1.0 - pairwise_distance(ev.query_features[q_index:q_index + 1], ev.gallery_features, metric="cosine")
+    p = ev.st_model.probability([q.camid], [q.frame], [r.camid for r in g], [r.frame for r in g])
+    qp, qc, gp, gc = ev.labels()
+    return {"similarity_row": np.asarray(sim.cpu(), dtype=np.float64)[0],
+            "p_st_row": np.asarray(p.cpu(), dtype=np.float64)[0], "gallery_pids": gp, "query_pid": int(qp[q_index]),
+            "valid": np.asarray(valid_gallery_mask(qp[q_index], qc[q_index], gp, gc), dtype=bool)}

@@ -168,16 +168,9 @@ class STState:
         return self._figures.get(("rows", q), lambda: self._rows(q))
 
     def _rows(self, q: int) -> dict:
-        from reidlab.eval import pairwise_distance, valid_gallery_mask
+        from reidlab.viz.spatiotemporal import st_query_rows
 
-        ev = self._need_ev()
-        qrec, g = ev.query[q], ev.gallery
-        sim = 1.0 - pairwise_distance(ev.query_features[q:q + 1], ev.gallery_features, metric="cosine")
-        p = self.st_model.probability([qrec.camid], [qrec.frame], [r.camid for r in g], [r.frame for r in g])
-        qp, qc, gp, gc = ev.labels()
-        return {"similarity_row": np.asarray(sim.cpu(), dtype=np.float64)[0],
-                "p_st_row": np.asarray(p.cpu(), dtype=np.float64)[0], "gallery_pids": gp, "query_pid": int(qp[q]),
-                "valid": np.asarray(valid_gallery_mask(qp[q], qc[q], gp, gc), dtype=bool)}
+        return st_query_rows(self._need_ev(), q)
 
     def moves(self):
         """The top-k gallery candidates by joint score, with how the ST factor moved them:
