@@ -38,6 +38,7 @@ from test_engine import tiny_dataset
 
 import pose_nets  # tests/ is on sys.path; exporting its networks needs onnx (the dev extra)
 from reidlab.engine.pose import OnnxPoseModel, estimate_keypoints
+from test_cli import _one_line_error
 
 NECK = KEYPOINT_NAMES.index("neck")
 R_SHO, L_SHO = KEYPOINT_NAMES.index("r_shoulder"), KEYPOINT_NAMES.index("l_shoulder")
@@ -314,23 +315,14 @@ def test_input_conventions_nhwc_uint8_and_wider_outputs(painted, models, tmp_pat
 # ----------------------------------------------------------------------------- errors
 
 
-def _one_line(capsys, argv, *needles):
-    assert main(argv) == 1
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    for n in needles:
-        assert n in err, err
-    return err
-
-
 def test_bad_model_files_give_one_line_errors(painted, tmp_path, capsys):
     import torch
 
     root, _ = painted
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"this is not a protobuf" * 10)
-    _one_line(capsys, ["keypoints", "--data", str(root), "--model", str(junk)], str(junk), "not a readable ONNX model")
-    _one_line(capsys, ["keypoints", "--data", str(root), "--model", str(tmp_path / "missing.onnx")], "not found")
+    _one_line_error(capsys, ["keypoints", "--data", str(root), "--model", str(junk)], str(junk), "not a readable ONNX model")
+    _one_line_error(capsys, ["keypoints", "--data", str(root), "--model", str(tmp_path / "missing.onnx")], "not found")
 
     class Flat(torch.nn.Module):   # outputs [N, 17]: neither heatmaps nor SimCC
         def forward(self, x):
@@ -338,7 +330,7 @@ def test_bad_model_files_give_one_line_errors(painted, tmp_path, capsys):
 
     flat = tmp_path / "flat.onnx"
     pose_nets.export(Flat(), flat, output_names=["scores"])
-    err = _one_line(capsys, ["keypoints", "--data", str(root), "--model", str(flat)], str(flat), "scores [")
+    err = _one_line_error(capsys, ["keypoints", "--data", str(root), "--model", str(flat)], str(flat), "scores [")
     assert "expected a top-down pose model" in err
 
 
@@ -353,10 +345,10 @@ def test_wrong_output_shape_at_run_time_and_existing_files(painted, models, tmp_
 
     five = tmp_path / "five.onnx"
     pose_nets.export(Five(), five)
-    _one_line(capsys, ["keypoints", "--data", str(root), "--model", str(five), "--out", str(tmp_path / "k.json")],
+    _one_line_error(capsys, ["keypoints", "--data", str(root), "--model", str(five), "--out", str(tmp_path / "k.json")],
               "5 landmark channels")
     (tmp_path / "other.json").write_text(json.dumps({"format": "openpose-coco18", "keypoints": {}}))
-    _one_line(capsys, ["keypoints", "--data", str(root), "--model", str(models / "heatmap.onnx"),
+    _one_line_error(capsys, ["keypoints", "--data", str(root), "--model", str(models / "heatmap.onnx"),
                        "--out", str(tmp_path / "other.json")], "was not written by `reidlab keypoints`", "--overwrite")
     model = OnnxPoseModel(models / "heatmap.onnx", threads=1)
     (tmp_path / "earlier.json").write_text(json.dumps({"format": "openpose-coco18", "keypoints": {}, "source": {
@@ -368,7 +360,7 @@ def test_wrong_output_shape_at_run_time_and_existing_files(painted, models, tmp_
 def test_missing_onnxruntime_is_a_one_line_error(painted, models, monkeypatch, capsys):
     root, _ = painted
     monkeypatch.setitem(sys.modules, "onnxruntime", None)      # `import onnxruntime` raises ImportError
-    _one_line(capsys, ["keypoints", "--data", str(root), "--model", str(models / "heatmap.onnx")],
+    _one_line_error(capsys, ["keypoints", "--data", str(root), "--model", str(models / "heatmap.onnx")],
               "onnxruntime is not installed", "pip install")
 
 

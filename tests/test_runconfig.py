@@ -14,6 +14,7 @@ from reidlab.engine.runconfig import load_run_config
 from reidlab.errors import ConfigError
 from reidlab.presets import get_preset, list_presets
 from test_engine import tiny_dataset
+from test_cli import _one_line_error
 
 yaml = pytest.importorskip("yaml")
 
@@ -24,15 +25,6 @@ TINY = {"input_size": [64, 32], "model_options.backbone_width": 0.125, "amp": No
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     return tiny_dataset(tmp_path_factory.getbasetemp())
-
-
-def _one_line_error(capsys, argv, *needles):
-    assert main(argv) == 1
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    for n in needles:
-        assert n in err, err
-    return err
 
 
 # ----------------------------------------------------------------------------- forms
